@@ -1,0 +1,164 @@
+//! `mooring.toml`: every field has a safe default, so an empty file (or none) works.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use moor_core::profile::Profile;
+use serde::{Deserialize, Serialize};
+
+use crate::AuthorityError;
+
+/// The deployment configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address `moor serve` listens on.
+    pub listen: String,
+    /// Base URL written into certificates (AIA, CRL distribution point).
+    pub public_url: String,
+    /// SQLite database file, relative to the home.
+    pub database: String,
+    /// File holding the CA key passphrase (relative to the home) when MOORING_CA_PASSPHRASE is unset.
+    pub passphrase_file: String,
+    /// Custom profiles (and overrides of built-in ones), by name.
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8443".into(),
+            public_url: "https://localhost:8443".into(),
+            database: "mooring.db".into(),
+            passphrase_file: "ca-passphrase".into(),
+            profiles: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Read `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Config, AuthorityError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(AuthorityError::Config(format!("{}: {e}", path.display()))),
+        };
+        Config::parse(&text).map_err(|e| AuthorityError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Parse TOML text.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let mut c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        for (name, p) in c.profiles.iter_mut() {
+            p.name = name.clone();
+        }
+        Ok(c)
+    }
+
+    /// Built-in profiles overlaid with the configured ones, each validated.
+    pub fn effective_profiles(&self) -> Result<BTreeMap<String, Profile>, AuthorityError> {
+        let mut all = Profile::builtins();
+        for (name, p) in &self.profiles {
+            p.validate().map_err(|e| AuthorityError::Config(e.detail))?;
+            all.insert(name.clone(), p.clone());
+        }
+        Ok(all)
+    }
+}
+
+/// Where everything lives under the home directory.
+#[derive(Debug, Clone)]
+pub struct Home {
+    /// The home directory.
+    pub dir: PathBuf,
+}
+
+impl Home {
+    /// The home at `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Home {
+        Home { dir: dir.into() }
+    }
+    /// `mooring.toml`.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("mooring.toml")
+    }
+    /// Directory of encrypted CA keys.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.join("keys")
+    }
+    /// Directory of CA and server certificates (PEM).
+    pub fn certs_dir(&self) -> PathBuf {
+        self.dir.join("certs")
+    }
+    /// The trust bundle (every root).
+    pub fn roots_path(&self) -> PathBuf {
+        self.dir.join("roots.pem")
+    }
+    /// The first admin token, written at init.
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.dir.join("admin.token")
+    }
+    /// Resolve a path relative to the home.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }
+    }
+    /// The server's TLS key (encrypted like CA keys).
+    pub fn server_key_path(&self) -> PathBuf {
+        self.keys_dir().join("server-tls.key.pem")
+    }
+    /// The server's TLS certificate chain (leaf first).
+    pub fn server_cert_path(&self) -> PathBuf {
+        self.certs_dir().join("server-tls.pem")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_default() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn custom_profile_parses_and_validates() {
+        let c = Config::parse(
+            r#"
+listen = "0.0.0.0:9443"
+[profiles.web]
+issuer = "pq"
+key_algorithms = ["ecdsa-p256", "ml-dsa-65"]
+default_lifetime = "7d"
+max_lifetime = "30d"
+extended_key_usage = ["server-auth"]
+san_types = ["dns"]
+allow = ["*.example.com"]
+deny = ["admin.example.com"]
+"#,
+        )
+        .unwrap();
+        let p = &c.effective_profiles().unwrap()["web"];
+        assert_eq!(p.issuer, "pq");
+        assert_eq!(p.max_lifetime.as_secs(), 30 * 86400);
+        assert!(c.effective_profiles().unwrap().contains_key("tls-server"));
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_profiles_are_errors() {
+        assert!(Config::parse("lisen = 1").is_err());
+        let c = Config::parse(
+            r#"
+[profiles.web]
+default_lifetime = "90d"
+max_lifetime = "30d"
+extended_key_usage = ["server-auth"]
+san_types = ["dns"]
+"#,
+        )
+        .unwrap();
+        assert!(c.effective_profiles().is_err());
+    }
+}

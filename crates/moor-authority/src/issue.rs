@@ -1,0 +1,236 @@
+//! Issuance: the one path every front door uses to turn a request into a certificate.
+//!
+//! authenticate (caller) → profile → CSR verify or key generation → template
+//! (`moor_core::template::prepare`) → lint-before-sign → sign → record with its
+//! audit entry (durable) → respond. A refusal is audited and nothing is signed
+//! or stored for it.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use moor_core::csr::SubjectKey;
+use moor_core::identifier::{IdentifierRules, parse_identifier};
+use moor_core::serial::Serial;
+use moor_core::template::{SubscriberRequest, Urls, prepare};
+use moor_core::{KeyAlgorithm, Refusal, RefusalCode};
+use moor_keys::{Signer, SoftwareKey};
+use moor_store::{CertificateRecord, NewAuditEntry, NewCertificate, StoreError};
+use zeroize::Zeroizing;
+
+use crate::signing::LintingSigner;
+use crate::trust_anchor::pem_certs;
+use crate::{Authority, AuthorityError, Requester, audit_detail};
+
+/// Where the subscriber key comes from.
+#[derive(Debug, Clone)]
+pub enum SubjectSource {
+    /// A PKCS#10 CSR (PEM or DER); its signature is verified.
+    Csr(Vec<u8>),
+    /// Server-side key generation for these names.
+    Generate {
+        /// Key algorithm to generate.
+        algorithm: KeyAlgorithm,
+        /// SANs (auto-detected type: DNS, IP, email, URI).
+        sans: Vec<String>,
+        /// Optional subject CN.
+        common_name: Option<String>,
+    },
+}
+
+/// A request for a certificate.
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    /// Profile name.
+    pub profile: String,
+    /// CSR or key generation.
+    pub subject: SubjectSource,
+    /// Requested lifetime (None = profile default).
+    pub lifetime: Option<Duration>,
+}
+
+/// An issued certificate.
+pub struct Issued {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// The certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// Intermediates from the issuer up to (excluding) the root, PEM.
+    pub chain_pem: String,
+    /// The root that anchors this chain, PEM.
+    pub root_pem: String,
+    /// The generated private key (PKCS#8 PEM) for server-side key generation.
+    pub private_key_pem: Option<Zeroizing<String>>,
+    /// The stored record.
+    pub record: CertificateRecord,
+}
+
+impl Authority {
+    /// Issue a certificate for `who`. Refusals are audited; nothing is signed for them.
+    pub async fn issue(&self, who: &Requester, req: IssueRequest) -> Result<Issued, AuthorityError> {
+        match self.issue_inner(who, &req).await {
+            Ok(i) => Ok(i),
+            Err(AuthorityError::Refused(r)) => {
+                let detail = audit_detail(&[("profile", &req.profile), ("code", r.code.as_str()), ("reason", &r.detail)]);
+                self.store
+                    .append_audit(NewAuditEntry { ts: self.now_unix(), actor: who.id(), action: "issue.refuse".into(), subject: req.profile.clone(), detail })
+                    .await?;
+                Err(AuthorityError::Refused(r))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn issue_inner(&self, who: &Requester, req: &IssueRequest) -> Result<Issued, AuthorityError> {
+        let profile = self.profiles.get(&req.profile).ok_or_else(|| Refusal::new(RefusalCode::UnknownProfile, format!("no profile named {:?}", truncate(&req.profile, 64))))?;
+        let issuer = self.issuers.get(&profile.issuer).ok_or_else(|| AuthorityError::Config(format!("issuer {} not loaded", profile.issuer)))?;
+
+        // The subscriber key and requested names: verified CSR, or a key we generate.
+        let rules = IdentifierRules { public: profile.public };
+        let (sub_req, generated) = match &req.subject {
+            SubjectSource::Csr(input) => {
+                let input = input.clone();
+                let lifetime = req.lifetime;
+                let csr = tokio::task::spawn_blocking(move || -> Result<_, Refusal> {
+                    let der = moor_core::csr::decode_csr_input(&input)?;
+                    moor_core::csr::verify_csr(&der)
+                })
+                .await
+                .map_err(|e| AuthorityError::Internal(e.to_string()))??;
+                (SubscriberRequest::from_csr(&csr, lifetime), None)
+            }
+            SubjectSource::Generate { algorithm, sans, common_name } => {
+                if !profile.allow_server_keygen {
+                    return Err(Refusal::new(RefusalCode::ProfileViolation, format!("profile {} does not allow server-side key generation", profile.name)).into());
+                }
+                if sans.len() > moor_core::limits::MAX_SANS {
+                    return Err(Refusal::new(RefusalCode::TooManyIdentifiers, format!("at most {} names", moor_core::limits::MAX_SANS)).into());
+                }
+                let ids = sans.iter().map(|s| parse_identifier(s, rules)).collect::<Result<Vec<_>, _>>()?;
+                if !profile.key_algorithms.contains(algorithm) {
+                    return Err(Refusal::new(RefusalCode::BadPublicKey, format!("profile {} does not allow {} keys", profile.name, algorithm)).into());
+                }
+                let alg = *algorithm;
+                let key = tokio::task::spawn_blocking(move || SoftwareKey::generate(alg)).await.map_err(|e| AuthorityError::Internal(e.to_string()))??;
+                let subject_key = moor_core::csr::check_public_key(&key.spki_der())?;
+                let sub = SubscriberRequest {
+                    key: subject_key,
+                    sans: ids,
+                    common_name: common_name.clone(),
+                    lifetime: req.lifetime,
+                    requests_ca: false,
+                    requests_cert_sign: false,
+                    requests_name_constraints: false,
+                    requested_ekus: vec![],
+                    unknown_critical_extensions: vec![],
+                };
+                (sub, Some(key))
+            }
+        };
+
+        // Never certify a CA's own key for a subscriber (refuse.md B1).
+        if self.issuer_records.iter().any(|r| crate::trust_anchor::spki_sha256_of_cert(&r.cert_der).as_deref() == Some(sub_req.key.spki_sha256_hex().as_str())) {
+            return Err(Refusal::new(RefusalCode::BlockedKey, "the request's key is a CA key").into());
+        }
+
+        let serial = Serial::random().map_err(|e| AuthorityError::Internal(e.to_string()))?;
+        let urls = Urls::for_issuer(&self.public_url, &issuer.facts.id);
+        let now = self.clock.now();
+        let prepared = prepare(profile, &issuer.facts, &urls, sub_req.clone(), serial.clone(), now)?;
+
+        // Lint, then sign (blocking: RSA and ML-DSA signing take milliseconds).
+        let signer = issuer.signer.clone();
+        let issuer_der = issuer.facts.cert_der.clone();
+        let key = sub_req.key.clone();
+        let cert_der = tokio::task::spawn_blocking(move || sign_prepared(&*signer, &issuer_der, &key, &prepared)).await.map_err(|e| AuthorityError::Internal(e.to_string()))??;
+
+        // Record it with its audit entry, durably, before anyone sees it.
+        let (not_before, not_after) = crate::trust_anchor::cert_validity(&cert_der)?;
+        let fingerprint = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &cert_der).as_ref());
+        let sans: Vec<String> = prepared_sans(&cert_der)?;
+        let subject = crate::trust_anchor::cert_subject(&cert_der)?;
+        let new = NewCertificate {
+            serial_hex: serial.to_hex(),
+            issuer_id: issuer.facts.id.clone(),
+            profile: profile.name.clone(),
+            subject: subject.clone(),
+            sans: sans.clone(),
+            not_before,
+            not_after,
+            requester: who.id(),
+            key_algorithm: sub_req.key.algorithm.name().into(),
+            fingerprint: fingerprint.clone(),
+            spki_sha256: sub_req.key.spki_sha256_hex(),
+            der: cert_der.clone(),
+            created_at: now.unix_timestamp(),
+        };
+        let detail = serde_json::json!({
+            "profile": profile.name, "issuer": issuer.facts.id, "sans": sans, "subject": subject,
+            "not_after": not_after, "key_algorithm": sub_req.key.algorithm.name(), "fingerprint": fingerprint,
+            "server_keygen": generated.is_some(),
+        })
+        .to_string();
+        let audit = NewAuditEntry { ts: now.unix_timestamp(), actor: who.id(), action: "issue".into(), subject: serial.to_hex(), detail };
+        match self.store.record_issuance(new.clone(), audit).await {
+            Ok(()) => {}
+            // 128-bit serials collide only if the CSPRNG is broken; fail closed, never overwrite.
+            Err(e @ StoreError::DuplicateSerial { .. }) => return Err(AuthorityError::Internal(e.to_string())),
+            Err(e) => return Err(e.into()),
+        }
+        let private_key_pem = match generated {
+            Some(k) => Some(k.to_pkcs8_pem()?),
+            None => None,
+        };
+        let chain: Vec<&[u8]> = issuer.chain.iter().map(|c| c.as_slice()).collect();
+        Ok(Issued {
+            serial: serial.to_hex(),
+            cert_pem: pem_certs(&[&cert_der]),
+            chain_pem: pem_certs(&chain),
+            root_pem: pem_certs(&[&issuer.root]),
+            private_key_pem,
+            record: CertificateRecord {
+                id: 0,
+                serial_hex: new.serial_hex,
+                issuer_id: new.issuer_id,
+                profile: new.profile,
+                subject: new.subject,
+                sans: new.sans,
+                not_before,
+                not_after,
+                requester: new.requester,
+                key_algorithm: new.key_algorithm,
+                fingerprint: new.fingerprint,
+                spki_sha256: new.spki_sha256,
+                der: Vec::new(),
+                status: "valid".into(),
+                revoked_at: None,
+                revocation_reason: None,
+                created_at: new.created_at,
+            },
+            cert_der,
+        })
+    }
+}
+
+fn sign_prepared(signer: &dyn Signer, issuer_der: &[u8], key: &SubjectKey, prepared: &moor_core::template::Prepared) -> Result<Vec<u8>, AuthorityError> {
+    let linting = LintingSigner { signer, expect: &prepared.expect, failure: Mutex::new(None) };
+    let issuer = rcgen::Issuer::from_ca_cert_der(&issuer_der.to_vec().into(), linting).map_err(|e| AuthorityError::Internal(format!("issuer certificate: {e}")))?;
+    match prepared.params.signed_by(key, &issuer) {
+        Ok(cert) => Ok(cert.der().to_vec()),
+        Err(e) => {
+            if let Some(r) = issuer.key().failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Err(AuthorityError::Refused(r));
+            }
+            Err(AuthorityError::Internal(format!("signing failed: {e}")))
+        }
+    }
+}
+
+fn prepared_sans(der: &[u8]) -> Result<Vec<String>, AuthorityError> {
+    crate::trust_anchor::cert_sans(der)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}

@@ -1,0 +1,92 @@
+//! The authority: where a request becomes a certificate.
+//!
+//! Front doors hand an [`Authority`] a [`Requester`] and a request; it checks
+//! the request against its profile (`moor_core`), lints the TBS and signs it
+//! with the issuer's key (`moor_keys`), and records the certificate with its
+//! audit entry (`moor_store`) before returning it.
+
+#![forbid(unsafe_code)]
+
+pub mod admin_token;
+pub mod config;
+mod error;
+pub mod issue;
+pub mod requester;
+pub mod revoke;
+mod signing;
+pub mod trust_anchor;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+pub use error::AuthorityError;
+pub use issue::{IssueRequest, Issued, SubjectSource};
+use moor_core::clock::Clock;
+use moor_core::profile::Profile;
+use moor_store::{IssuerRecord, Store};
+pub use requester::{Credential, Requester};
+use trust_anchor::LoadedIssuer;
+
+/// The certificate authority: issuers, profiles, store and clock.
+pub struct Authority {
+    store: Arc<dyn Store>,
+    issuers: HashMap<String, LoadedIssuer>,
+    issuer_records: Vec<IssuerRecord>,
+    profiles: BTreeMap<String, Profile>,
+    public_url: String,
+    clock: Arc<dyn Clock>,
+    token_cache: RwLock<HashMap<String, Vec<u8>>>,
+}
+
+impl Authority {
+    /// Assemble an authority. Every profile must name a loaded issuer.
+    pub fn new(store: Arc<dyn Store>, issuer_records: Vec<IssuerRecord>, issuers: Vec<LoadedIssuer>, profiles: BTreeMap<String, Profile>, public_url: String, clock: Arc<dyn Clock>) -> Result<Authority, AuthorityError> {
+        let issuers: HashMap<String, LoadedIssuer> = issuers.into_iter().map(|i| (i.facts.id.clone(), i)).collect();
+        for p in profiles.values() {
+            if !issuers.contains_key(&p.issuer) {
+                return Err(AuthorityError::Config(format!("profile {} names issuer {}, which is not an online intermediate", p.name, p.issuer)));
+            }
+        }
+        Ok(Authority { store, issuers, issuer_records, profiles, public_url, clock, token_cache: RwLock::new(HashMap::new()) })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Every issuer record (roots and intermediates).
+    pub fn issuer_records(&self) -> &[IssuerRecord] {
+        &self.issuer_records
+    }
+
+    /// The profiles, by name.
+    pub fn profiles(&self) -> &BTreeMap<String, Profile> {
+        &self.profiles
+    }
+
+    /// DER of every root certificate (the trust bundle).
+    pub fn roots(&self) -> Vec<&[u8]> {
+        self.issuer_records.iter().filter(|i| i.kind == "root").map(|i| i.cert_der.as_slice()).collect()
+    }
+
+    /// An issuer's certificate, DER.
+    pub fn issuer_cert(&self, id: &str) -> Option<&[u8]> {
+        self.issuer_records.iter().find(|i| i.id == id).map(|i| i.cert_der.as_slice())
+    }
+
+    pub(crate) fn now_unix(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+}
+
+/// A canonical JSON object from string pairs, for audit details.
+pub fn audit_detail(pairs: &[(&str, &str)]) -> String {
+    let map: BTreeMap<&str, &str> = pairs.iter().copied().collect();
+    serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
+}

@@ -1,0 +1,48 @@
+//! Who is asking: a credential turned into a [`Requester`].
+//!
+//! Front doors authenticate (admin bearer token, mTLS admin certificate, later
+//! ACME accounts, bootstrap tokens, OIDC) and hand the authority a
+//! `Requester`. Issuance and administration take `&Requester`; there is no
+//! way to issue without one.
+
+use serde::Serialize;
+
+/// How the requester proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credential {
+    /// A local operator running the `moor` CLI on the CA host (file-system access to the home).
+    LocalCli,
+    /// An admin API bearer token, by its public id.
+    AdminToken { token_id: String },
+    /// An mTLS client certificate of the `admin` profile, by serial.
+    AdminCertificate { serial: String },
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Requester {
+    /// How it authenticated.
+    pub credential: Credential,
+}
+
+impl Requester {
+    /// The local CLI operator.
+    pub fn cli() -> Requester {
+        Requester { credential: Credential::LocalCli }
+    }
+
+    /// A stable string for the store and the audit log (`cli`, `token:tok_…`, `mtls:<serial>`).
+    pub fn id(&self) -> String {
+        match &self.credential {
+            Credential::LocalCli => "cli".into(),
+            Credential::AdminToken { token_id } => format!("token:{token_id}"),
+            Credential::AdminCertificate { serial } => format!("mtls:{serial}"),
+        }
+    }
+
+    /// Whether this requester may administer the CA (all current credentials are admin ones).
+    pub fn is_admin(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,85 @@
+//! Revocation: record status and reason (CRL and OCSP serving follow in a later issue).
+
+use moor_store::{CertificateRecord, NewAuditEntry, StoreError};
+
+use crate::{Authority, AuthorityError, Requester, audit_detail};
+
+/// RFC 5280 §5.3.1 CRLReason values we accept. certificateHold (6) and
+/// removeFromCRL (8) are refused; 7 is unassigned.
+pub const REASONS: [(i32, &str); 9] = [
+    (0, "unspecified"),
+    (1, "key-compromise"),
+    (2, "ca-compromise"),
+    (3, "affiliation-changed"),
+    (4, "superseded"),
+    (5, "cessation-of-operation"),
+    (9, "privilege-withdrawn"),
+    (10, "aa-compromise"),
+    (1, "keycompromise"),
+];
+
+/// Parse a reason given as a number or a name (`key-compromise`, `keyCompromise`, `superseded`, …).
+pub fn parse_reason(s: &str) -> Result<i32, AuthorityError> {
+    let norm: String = s.trim().chars().filter(|c| *c != '-' && *c != '_').flat_map(char::to_lowercase).collect();
+    let code = match norm.parse::<i32>() {
+        Ok(n) => n,
+        Err(_) => REASONS.iter().find(|(_, name)| name.replace('-', "") == norm).map(|(n, _)| *n).ok_or_else(|| bad_reason(s))?,
+    };
+    match code {
+        0..=5 | 9 | 10 => Ok(code),
+        _ => Err(bad_reason(s)),
+    }
+}
+
+fn bad_reason(s: &str) -> AuthorityError {
+    AuthorityError::BadRequest(format!(
+        "revocation reason {:?} is not accepted; use unspecified, key-compromise, ca-compromise, affiliation-changed, superseded, cessation-of-operation, privilege-withdrawn or aa-compromise (certificateHold is never used)",
+        s.chars().take(40).collect::<String>()
+    ))
+}
+
+/// The name of a reason code.
+pub fn reason_name(code: i32) -> &'static str {
+    REASONS.iter().find(|(n, _)| *n == code).map(|(_, s)| *s).unwrap_or("unknown")
+}
+
+impl Authority {
+    /// Revoke the certificate with `serial_hex` for `reason`.
+    pub async fn revoke(&self, who: &Requester, serial_hex: &str, reason: i32) -> Result<CertificateRecord, AuthorityError> {
+        let serial = moor_core::serial::Serial::from_hex(serial_hex).ok_or_else(|| AuthorityError::BadRequest("serial must be hex, at most 20 octets".into()))?;
+        let now = self.now_unix();
+        let detail = audit_detail(&[("reason", reason_name(reason))]);
+        let audit = NewAuditEntry { ts: now, actor: who.id(), action: "revoke".into(), subject: serial.to_hex(), detail };
+        match self.store.revoke_certificate(&serial.to_hex(), now, reason, audit).await {
+            Ok(r) => Ok(r),
+            Err(StoreError::NotFound { .. }) => Err(AuthorityError::NotFound(format!("certificate {}", serial.to_hex()))),
+            Err(StoreError::AlreadyRevoked { serial }) => Err(AuthorityError::AlreadyRevoked(serial)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One certificate by serial.
+    pub async fn certificate(&self, serial_hex: &str) -> Result<CertificateRecord, AuthorityError> {
+        let serial = moor_core::serial::Serial::from_hex(serial_hex).ok_or_else(|| AuthorityError::BadRequest("serial must be hex, at most 20 octets".into()))?;
+        self.store.get_certificate(&serial.to_hex()).await?.ok_or_else(|| AuthorityError::NotFound(format!("certificate {}", serial.to_hex())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons() {
+        assert_eq!(parse_reason("keyCompromise").unwrap(), 1);
+        assert_eq!(parse_reason("key-compromise").unwrap(), 1);
+        assert_eq!(parse_reason("4").unwrap(), 4);
+        assert_eq!(parse_reason("superseded").unwrap(), 4);
+        assert!(parse_reason("certificateHold").is_err());
+        assert!(parse_reason("6").is_err());
+        assert!(parse_reason("7").is_err());
+        assert!(parse_reason("8").is_err());
+        assert!(parse_reason("11").is_err());
+        assert!(parse_reason("nonsense").is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! Mooring core: pure, synchronous, no I/O.
+//!
+//! What a request *is* and whether it is acceptable lives here: algorithms,
+//! identifiers, CSR verification, profiles, serial numbers, the certificate
+//! template and the lints run on it before signing. The authority crate wires
+//! these to keys and the store; nothing here sees tokio, sqlx or axum.
+
+#![forbid(unsafe_code)]
+
+pub mod algorithm;
+pub mod clock;
+pub mod csr;
+pub mod identifier;
+pub mod limits;
+pub mod lint;
+pub mod profile;
+pub mod refusal;
+pub mod serial;
+pub mod template;
+
+pub use algorithm::KeyAlgorithm;
+pub use refusal::{Refusal, RefusalCode};

@@ -1,0 +1,41 @@
+//! The network edge: HTTPS with optional client certificates, and the front doors.
+//!
+//! - `rest/`    — the JSON REST API under `/api/v1/` (admin: bearer token or mTLS admin certificate)
+//! - `public`   — unauthenticated: `/health`, `/roots.pem`, `/ca/{issuer}.crt`
+//! - `tls`      — the TLS listener and accept loop (client certificate → request extension)
+//! - `error`    — the one place errors become JSON `{code, message, request_id}`
+//!
+//! Later front doors (ACME, EST, SCEP, OCSP, CRL) are modules beside `rest`.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod public;
+pub mod rest;
+pub mod tls;
+
+use std::sync::Arc;
+
+use axum::Router;
+use moor_authority::Authority;
+
+pub use error::ApiError;
+pub use tls::{ClientCert, serve_tls};
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The authority behind every front door.
+    pub authority: Arc<Authority>,
+}
+
+/// The whole HTTP application (all front doors), without the TLS layer.
+pub fn app(authority: Arc<Authority>) -> Router {
+    let state = AppState { authority };
+    Router::new()
+        .merge(public::routes())
+        .nest("/api/v1", rest::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(moor_core::limits::MAX_BODY_BYTES))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(moor_core::limits::MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,22 @@
+//! The REST JSON API under `/api/v1/`: certificates and issuers.
+//!
+//! Every route here needs an admin: a bearer token (`Authorization: Bearer moor_…`)
+//! or an mTLS client certificate of the `admin` profile.
+
+mod auth;
+mod certificates;
+mod issuers;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::AppState;
+pub use auth::Admin;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/certificates", post(certificates::issue).get(certificates::list))
+        .route("/certificates/{serial}", get(certificates::show))
+        .route("/certificates/{serial}/revoke", post(certificates::revoke))
+        .route("/issuers", get(issuers::list))
+}

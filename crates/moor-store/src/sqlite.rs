@@ -1,0 +1,408 @@
+//! The embedded SQLite backend.
+//!
+//! One database file, opened in WAL mode with `synchronous=FULL` (a commit that
+//! returned is on disk). Reads go through a small pool of read-only
+//! connections, which WAL lets run beside the writer. Every write goes through
+//! one writer task that owns the only writing connection of this process and
+//! commits in groups (see [`writer`]): concurrent `record_issuance` calls share
+//! one transaction and one fsync, which is what makes a durable store fast.
+//!
+//! Each write transaction starts with `BEGIN IMMEDIATE` and reads the audit
+//! chain's head inside it, so several processes on one file (the server and a
+//! CLI command) serialise on SQLite's write lock and never fork the chain.
+
+mod writer;
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    AdminTokenRecord, AuditEntry, AuditVerification, CertificateFilter, CertificateRecord, GENESIS_HASH, IssuerRecord,
+    NewAuditEntry, NewCertificate, Store, StoreError, verify_run,
+};
+
+pub use writer::WriteStats;
+
+use writer::{Done, Job, Op};
+
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read-only connections.
+const READERS: u32 = 8;
+/// Write requests that may wait for the writer before callers are slowed down.
+const QUEUE: usize = 8192;
+/// Audit entries fetched per page by `verify_audit`.
+const VERIFY_PAGE: i64 = 10_000;
+
+/// Columns of `certificates`, in the order [`cert_from_row`] reads them by name.
+macro_rules! cert_columns {
+    () => {
+        "id, serial_hex, issuer_id, profile, subject, sans, not_before, not_after, requester, key_algorithm, \
+         fingerprint, spki_sha256, der, status, revoked_at, revocation_reason, created_at"
+    };
+}
+pub(crate) use cert_columns;
+
+/// The versioned SQLite migrations, embedded in the binary.
+fn migrator() -> Migrator {
+    let migrations = vec![Migration::new(
+        1,
+        Cow::Borrowed("initial"),
+        MigrationType::Simple,
+        include_str!("../migrations/sqlite/0001_initial.sql").into_sql_str(),
+        false,
+    )];
+    Migrator::with_migrations(migrations)
+}
+
+/// The SQLite implementation of [`Store`].
+///
+/// Must be opened (and used) inside a tokio runtime: it spawns its writer task.
+pub struct SqliteStore {
+    reader: SqlitePool,
+    jobs: mpsc::Sender<Job>,
+    writer: tokio::task::JoinHandle<()>,
+    stats: Arc<writer::Stats>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("stats", &self.write_stats()).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating if missing) the database at `path` and bring its schema
+    /// up to date. The parent directory must exist.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(SqliteSynchronous::Full);
+
+        // The writer: the only connection of this process that writes. WAL is a
+        // persistent property of the file, so only this connection asks for it.
+        let writer_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
+            .await?;
+
+        // Migrations run inside one BEGIN IMMEDIATE transaction (sqlx applies
+        // each migration in a savepoint), so two processes opening a new file
+        // at once serialise instead of both creating the tables.
+        {
+            let mut tx = writer_pool.begin_with("BEGIN IMMEDIATE").await?;
+            migrator().run(&mut *tx).await?;
+            tx.commit().await?;
+        }
+
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(base.read_only(true))
+            .await?;
+
+        let stats = Arc::new(writer::Stats::default());
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        let writer = tokio::spawn(writer::run(writer_pool, rx, Arc::clone(&stats)));
+        Ok(SqliteStore { reader, jobs, writer, stats })
+    }
+
+    /// Finish queued writes and close every connection.
+    pub async fn close(self) {
+        let SqliteStore { reader, jobs, writer, .. } = self;
+        drop(jobs);
+        if let Err(e) = writer.await {
+            tracing::error!(error = %e, "sqlite writer task failed");
+        }
+        reader.close().await;
+    }
+
+    /// Counters of the group-commit writer (for metrics and benchmarks).
+    pub fn write_stats(&self) -> WriteStats {
+        self.stats.snapshot()
+    }
+
+    /// Hand `op` to the writer task and wait until its transaction committed.
+    async fn write(&self, op: Op) -> Result<Done, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job { op, reply }).await.map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+        answer.await.map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
+    }
+}
+
+fn unexpected(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("internal: writer answered {what} with the wrong kind of result"))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_issuer(&self, issuer: &IssuerRecord, audit: NewAuditEntry) -> Result<(), StoreError> {
+        match self.write(Op::Issuer { issuer: issuer.clone(), audit }).await? {
+            Done::Unit => Ok(()),
+            _ => Err(unexpected("insert_issuer")),
+        }
+    }
+
+    async fn list_issuers(&self) -> Result<Vec<IssuerRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, algorithm, cert_der, parent_id, key_ref, fingerprint, created_at \
+             FROM issuers ORDER BY created_at, rowid",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IssuerRecord {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    algorithm: r.try_get("algorithm")?,
+                    cert_der: r.try_get("cert_der")?,
+                    parent_id: r.try_get("parent_id")?,
+                    key_ref: r.try_get("key_ref")?,
+                    fingerprint: r.try_get("fingerprint")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_issuance(&self, cert: NewCertificate, audit: NewAuditEntry) -> Result<(), StoreError> {
+        match self.write(Op::Issue { cert, audit }).await? {
+            Done::Unit => Ok(()),
+            _ => Err(unexpected("record_issuance")),
+        }
+    }
+
+    async fn append_audit(&self, audit: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        match self.write(Op::Audit { audit }).await? {
+            Done::Audit(entry) => Ok(entry),
+            _ => Err(unexpected("append_audit")),
+        }
+    }
+
+    async fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        let row = sqlx::query(concat!("SELECT ", cert_columns!(), " FROM certificates WHERE serial_hex = ?1"))
+            .bind(serial_hex)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(cert_from_row).transpose()
+    }
+
+    async fn list_certificates(&self, filter: &CertificateFilter) -> Result<Vec<CertificateRecord>, StoreError> {
+        if filter.limit <= 0 {
+            // SQLite reads a negative LIMIT as "no limit"; a page of nothing is what was asked.
+            return Ok(Vec::new());
+        }
+        let (sql, args) = certificate_query(filter);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for arg in args {
+            query = match arg {
+                Arg::Text(s) => query.bind(s),
+                Arg::Int(i) => query.bind(i),
+            };
+        }
+        let rows = query.fetch_all(&self.reader).await?;
+        rows.iter().map(cert_from_row).collect()
+    }
+
+    async fn revoke_certificate(
+        &self,
+        serial_hex: &str,
+        revoked_at: i64,
+        reason: i32,
+        audit: NewAuditEntry,
+    ) -> Result<CertificateRecord, StoreError> {
+        let op = Op::Revoke { serial_hex: serial_hex.to_owned(), revoked_at, reason, audit };
+        match self.write(op).await? {
+            Done::Certificate(cert) => Ok(*cert),
+            _ => Err(unexpected("revoke_certificate")),
+        }
+    }
+
+    async fn audit_entries(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT seq, ts, actor, action, subject, detail, prev_hash, hash \
+             FROM audit_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    seq: r.try_get("seq")?,
+                    ts: r.try_get("ts")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    subject: r.try_get("subject")?,
+                    detail: r.try_get("detail")?,
+                    prev_hash: r.try_get("prev_hash")?,
+                    hash: r.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Walks the log in pages of 10,000. On failure, `entries` counts the
+    /// entries that verified before it and `head_hash` is the last of them.
+    async fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+        let mut verified = 0i64;
+        let mut next_seq = 1i64;
+        let mut head = GENESIS_HASH.to_owned();
+        loop {
+            // The log is append-only, so paging by seq sees every entry once;
+            // a gap left by a deleted row is reported by verify_run.
+            let page = self.audit_entries(next_seq - 1, VERIFY_PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            match verify_run(&page, next_seq, head.clone()) {
+                Ok((next, hash)) => {
+                    verified += page.len() as i64;
+                    next_seq = next;
+                    head = hash;
+                }
+                Err(failure) => {
+                    let before = page.iter().position(|e| e.seq == failure.seq).unwrap_or(0);
+                    if let Some(ok) = before.checked_sub(1).and_then(|i| page.get(i)) {
+                        head = ok.hash.clone();
+                    }
+                    return Ok(AuditVerification {
+                        entries: verified + before as i64,
+                        head_hash: head,
+                        first_failure: Some(failure),
+                    });
+                }
+            }
+            if (page.len() as i64) < VERIFY_PAGE {
+                break;
+            }
+        }
+        Ok(AuditVerification { entries: verified, head_hash: head, first_failure: None })
+    }
+
+    async fn insert_admin_token(&self, token: &AdminTokenRecord, audit: NewAuditEntry) -> Result<(), StoreError> {
+        match self.write(Op::Token { token: token.clone(), audit }).await? {
+            Done::Unit => Ok(()),
+            _ => Err(unexpected("insert_admin_token")),
+        }
+    }
+
+    async fn active_admin_tokens(&self) -> Result<Vec<AdminTokenRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, secret_sha256, name, created_at FROM admin_tokens \
+             WHERE revoked_at IS NULL ORDER BY created_at, id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AdminTokenRecord {
+                    id: r.try_get("id")?,
+                    secret_sha256: r.try_get("secret_sha256")?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A bind value of a query built at run time.
+enum Arg<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// The SELECT for `filter` (placeholders only, never values) and its arguments in order.
+fn certificate_query(filter: &CertificateFilter) -> (String, Vec<Arg<'_>>) {
+    let mut sql = String::from(concat!("SELECT ", cert_columns!(), " FROM certificates WHERE 1 = 1"));
+    let mut args = Vec::new();
+    if let Some(san) = &filter.san {
+        // Tagged (`dns:a.example`) or bare (`a.example`, any type).
+        sql.push_str(
+            " AND id IN (SELECT certificate_id FROM certificate_sans WHERE san = ? \
+             UNION SELECT certificate_id FROM certificate_sans WHERE value = ?)",
+        );
+        args.push(Arg::Text(san));
+        args.push(Arg::Text(san));
+    }
+    if let Some(profile) = &filter.profile {
+        sql.push_str(" AND profile = ?");
+        args.push(Arg::Text(profile));
+    }
+    if let Some(issuer) = &filter.issuer_id {
+        sql.push_str(" AND issuer_id = ?");
+        args.push(Arg::Text(issuer));
+    }
+    match filter.status.as_deref() {
+        None => {}
+        Some("valid") => {
+            sql.push_str(" AND status = 'valid' AND not_after >= ?");
+            args.push(Arg::Int(filter.now));
+        }
+        Some("expired") => {
+            sql.push_str(" AND status = 'valid' AND not_after < ?");
+            args.push(Arg::Int(filter.now));
+        }
+        Some("revoked") => sql.push_str(" AND status = 'revoked'"),
+        // Any other word is compared with the stored status, so it matches nothing.
+        Some(other) => {
+            sql.push_str(" AND status = ?");
+            args.push(Arg::Text(other));
+        }
+    }
+    if let Some(before) = filter.expiring_before {
+        sql.push_str(" AND not_after < ?");
+        args.push(Arg::Int(before));
+    }
+    if let Some(after) = filter.after_id {
+        sql.push_str(" AND id > ?");
+        args.push(Arg::Int(after));
+    }
+    sql.push_str(" ORDER BY id LIMIT ?");
+    args.push(Arg::Int(filter.limit));
+    (sql, args)
+}
+
+/// A `certificates` row selected with [`cert_columns`].
+fn cert_from_row(row: &SqliteRow) -> Result<CertificateRecord, StoreError> {
+    let sans: String = row.try_get("sans")?;
+    let sans: Vec<String> =
+        serde_json::from_str(&sans).map_err(|e| StoreError::Corrupt(format!("certificates.sans is not a JSON string array: {e}")))?;
+    Ok(CertificateRecord {
+        id: row.try_get("id")?,
+        serial_hex: row.try_get("serial_hex")?,
+        issuer_id: row.try_get("issuer_id")?,
+        profile: row.try_get("profile")?,
+        subject: row.try_get("subject")?,
+        sans,
+        not_before: row.try_get("not_before")?,
+        not_after: row.try_get("not_after")?,
+        requester: row.try_get("requester")?,
+        key_algorithm: row.try_get("key_algorithm")?,
+        fingerprint: row.try_get("fingerprint")?,
+        spki_sha256: row.try_get("spki_sha256")?,
+        der: row.try_get("der")?,
+        status: row.try_get("status")?,
+        revoked_at: row.try_get("revoked_at")?,
+        revocation_reason: row.try_get("revocation_reason")?,
+        created_at: row.try_get("created_at")?,
+    })
+}

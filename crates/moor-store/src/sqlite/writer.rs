@@ -1,0 +1,328 @@
+//! The single writer of a [`super::SqliteStore`], with group commit.
+//!
+//! Every write of the store is a [`Job`] sent over one channel to one task.
+//! The task takes everything queued (up to [`MAX_BATCH`]), and runs it in one
+//! `BEGIN IMMEDIATE` transaction:
+//!
+//! 1. read the audit chain's head (seq, hash) inside the transaction — another
+//!    process may have appended since the last batch;
+//! 2. run each job inside its own `SAVEPOINT`: a job that fails (duplicate
+//!    serial, unknown certificate, …) is rolled back to its savepoint, leaving
+//!    nothing behind (neither row nor audit entry), and the chain head only
+//!    advances over jobs that succeeded;
+//! 3. commit once (one fsync for the whole group), then answer every caller.
+//!
+//! No caller hears "ok" before the commit that holds its write returned. If
+//! the transaction cannot begin or commit, every caller of the group gets the
+//! error and nothing of the group is written.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::error::ErrorKind;
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{cert_columns, cert_from_row};
+use crate::{
+    AdminTokenRecord, AuditEntry, CertificateRecord, GENESIS_HASH, IssuerRecord, NewAuditEntry, NewCertificate, StoreError,
+    audit_entry_hash,
+};
+
+/// Most jobs committed by one transaction.
+pub(super) const MAX_BATCH: usize = 512;
+
+/// One write, as the writer task receives it.
+pub(super) struct Job {
+    pub(super) op: Op,
+    pub(super) reply: oneshot::Sender<Result<Done, StoreError>>,
+}
+
+/// What to write.
+pub(super) enum Op {
+    Issue { cert: NewCertificate, audit: NewAuditEntry },
+    Audit { audit: NewAuditEntry },
+    Revoke { serial_hex: String, revoked_at: i64, reason: i32, audit: NewAuditEntry },
+    Issuer { issuer: IssuerRecord, audit: NewAuditEntry },
+    Token { token: AdminTokenRecord, audit: NewAuditEntry },
+}
+
+/// What a committed job answers.
+pub(super) enum Done {
+    Unit,
+    Audit(AuditEntry),
+    Certificate(Box<CertificateRecord>),
+}
+
+/// Counters of the writer since the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Transactions run (committed or not).
+    pub batches: u64,
+    /// Jobs handled (each write call is one job).
+    pub jobs: u64,
+    /// The largest group committed by one transaction.
+    pub max_batch: u64,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Stats {
+    batches: AtomicU64,
+    jobs: AtomicU64,
+    max_batch: AtomicU64,
+}
+
+impl Stats {
+    pub(super) fn snapshot(&self) -> WriteStats {
+        WriteStats {
+            batches: self.batches.load(Ordering::Relaxed),
+            jobs: self.jobs.load(Ordering::Relaxed),
+            max_batch: self.max_batch.load(Ordering::Relaxed),
+        }
+    }
+
+    fn record(&self, jobs: usize) {
+        let jobs = jobs as u64;
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.jobs.fetch_add(jobs, Ordering::Relaxed);
+        self.max_batch.fetch_max(jobs, Ordering::Relaxed);
+    }
+}
+
+/// The writer task: runs until every sender is dropped and the queue is empty.
+pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, stats: Arc<Stats>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (ops, replies): (Vec<Op>, Vec<_>) = jobs.drain(..).map(|j| (j.op, j.reply)).unzip();
+        stats.record(ops.len());
+        match write_batch(&pool, &ops).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // A caller that went away still had its write committed.
+                    let _ = reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, jobs = ops.len(), "sqlite write batch failed; nothing of it was written");
+                let shared = format!("write batch failed, nothing was written: {error}");
+                let mut first = Some(error);
+                for reply in replies {
+                    // sqlx::Error is not Clone: the first caller gets the original,
+                    // the others an I/O error carrying its text.
+                    let e = first.take().unwrap_or_else(|| sqlx::Error::Io(std::io::Error::other(shared.clone())));
+                    let _ = reply.send(Err(StoreError::Database(e)));
+                }
+            }
+        }
+    }
+    pool.close().await;
+}
+
+/// The audit chain's last (seq, hash).
+#[derive(Debug, Clone)]
+struct Head {
+    seq: i64,
+    hash: String,
+}
+
+/// Run `ops` in one transaction; the per-job results, or the error that
+/// stopped the whole transaction (nothing committed).
+async fn write_batch(pool: &SqlitePool, ops: &[Op]) -> Result<Vec<Result<Done, StoreError>>, sqlx::Error> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut head = read_head(&mut tx).await?;
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+        match apply(&mut tx, &head, op).await {
+            Ok((done, new_head)) => {
+                sqlx::query("RELEASE job").execute(&mut *tx).await?;
+                head = new_head;
+                results.push(Ok(done));
+            }
+            Err(e) => {
+                // If SQLite already rolled the whole transaction back (I/O error,
+                // disk full), the savepoint is gone and this fails the batch.
+                sqlx::query("ROLLBACK TO job").execute(&mut *tx).await?;
+                sqlx::query("RELEASE job").execute(&mut *tx).await?;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn read_head(conn: &mut SqliteConnection) -> Result<Head, sqlx::Error> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
+    match row {
+        Some(row) => Ok(Head { seq: row.try_get("seq")?, hash: row.try_get("hash")? }),
+        None => Ok(Head { seq: 0, hash: GENESIS_HASH.to_owned() }),
+    }
+}
+
+/// Append `audit` after `head`; the entry written.
+async fn append(conn: &mut SqliteConnection, head: &Head, audit: &NewAuditEntry) -> Result<AuditEntry, StoreError> {
+    let seq = head.seq + 1;
+    let hash = audit_entry_hash(&head.hash, seq, audit.ts, &audit.actor, &audit.action, &audit.subject, &audit.detail);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, ts, actor, action, subject, detail, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(seq)
+    .bind(audit.ts)
+    .bind(&audit.actor)
+    .bind(&audit.action)
+    .bind(&audit.subject)
+    .bind(&audit.detail)
+    .bind(&head.hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(AuditEntry {
+        seq,
+        ts: audit.ts,
+        actor: audit.actor.clone(),
+        action: audit.action.clone(),
+        subject: audit.subject.clone(),
+        detail: audit.detail.clone(),
+        prev_hash: head.hash.clone(),
+        hash,
+    })
+}
+
+fn kind(e: &sqlx::Error) -> Option<ErrorKind> {
+    match e {
+        sqlx::Error::Database(db) => Some(db.kind()),
+        _ => None,
+    }
+}
+
+/// Run one job (inside its savepoint); its answer and the new chain head.
+async fn apply(conn: &mut SqliteConnection, head: &Head, op: &Op) -> Result<(Done, Head), StoreError> {
+    let (done, audit) = match op {
+        Op::Issue { cert, audit } => {
+            insert_certificate(conn, cert).await?;
+            (Done::Unit, audit)
+        }
+        Op::Audit { audit } => {
+            let entry = append(conn, head, audit).await?;
+            let next = Head { seq: entry.seq, hash: entry.hash.clone() };
+            return Ok((Done::Audit(entry), next));
+        }
+        Op::Revoke { serial_hex, revoked_at, reason, audit } => {
+            let cert = revoke(conn, serial_hex, *revoked_at, *reason).await?;
+            (Done::Certificate(Box::new(cert)), audit)
+        }
+        Op::Issuer { issuer, audit } => {
+            insert_issuer(conn, issuer).await?;
+            (Done::Unit, audit)
+        }
+        Op::Token { token, audit } => {
+            insert_token(conn, token).await?;
+            (Done::Unit, audit)
+        }
+    };
+    let entry = append(conn, head, audit).await?;
+    Ok((done, Head { seq: entry.seq, hash: entry.hash }))
+}
+
+async fn insert_certificate(conn: &mut SqliteConnection, cert: &NewCertificate) -> Result<(), StoreError> {
+    let sans = serde_json::to_string(&cert.sans).map_err(|e| StoreError::Corrupt(format!("sans do not encode: {e}")))?;
+    // The AFTER INSERT trigger fills certificate_sans in this same statement.
+    let inserted = sqlx::query(
+        "INSERT INTO certificates (serial_hex, issuer_id, profile, subject, sans, not_before, not_after, requester, \
+         key_algorithm, fingerprint, spki_sha256, der, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )
+    .bind(&cert.serial_hex)
+    .bind(&cert.issuer_id)
+    .bind(&cert.profile)
+    .bind(&cert.subject)
+    .bind(sans)
+    .bind(cert.not_before)
+    .bind(cert.not_after)
+    .bind(&cert.requester)
+    .bind(&cert.key_algorithm)
+    .bind(&cert.fingerprint)
+    .bind(&cert.spki_sha256)
+    .bind(&cert.der)
+    .bind(cert.created_at)
+    .execute(&mut *conn)
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        // The only unique key of certificates besides its generated id is serial_hex.
+        Err(e) if kind(&e) == Some(ErrorKind::UniqueViolation) => {
+            Err(StoreError::DuplicateSerial { issuer_id: cert.issuer_id.clone(), serial: cert.serial_hex.clone() })
+        }
+        Err(e) if kind(&e) == Some(ErrorKind::ForeignKeyViolation) => {
+            Err(StoreError::NotFound { what: format!("issuer {}", cert.issuer_id) })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn revoke(conn: &mut SqliteConnection, serial_hex: &str, revoked_at: i64, reason: i32) -> Result<CertificateRecord, StoreError> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM certificates WHERE serial_hex = ?1")
+        .bind(serial_hex)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match status.as_deref() {
+        None => return Err(StoreError::NotFound { what: format!("certificate {serial_hex}") }),
+        Some("revoked") => return Err(StoreError::AlreadyRevoked { serial: serial_hex.to_owned() }),
+        Some(_) => {}
+    }
+    let row = sqlx::query(concat!(
+        "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3 WHERE serial_hex = ?1 RETURNING ",
+        cert_columns!()
+    ))
+    .bind(serial_hex)
+    .bind(revoked_at)
+    .bind(reason)
+    .fetch_one(&mut *conn)
+    .await?;
+    cert_from_row(&row)
+}
+
+async fn insert_issuer(conn: &mut SqliteConnection, issuer: &IssuerRecord) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO issuers (id, kind, algorithm, cert_der, parent_id, key_ref, fingerprint, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(&issuer.id)
+    .bind(&issuer.kind)
+    .bind(&issuer.algorithm)
+    .bind(&issuer.cert_der)
+    .bind(&issuer.parent_id)
+    .bind(&issuer.key_ref)
+    .bind(&issuer.fingerprint)
+    .bind(issuer.created_at)
+    .execute(&mut *conn)
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if kind(&e) == Some(ErrorKind::UniqueViolation) => Err(StoreError::Conflict { what: format!("issuer {}", issuer.id) }),
+        Err(e) if kind(&e) == Some(ErrorKind::ForeignKeyViolation) => Err(StoreError::NotFound {
+            what: format!("parent issuer {}", issuer.parent_id.as_deref().unwrap_or("")),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn insert_token(conn: &mut SqliteConnection, token: &AdminTokenRecord) -> Result<(), StoreError> {
+    let inserted = sqlx::query("INSERT INTO admin_tokens (id, secret_sha256, name, created_at) VALUES (?1, ?2, ?3, ?4)")
+        .bind(&token.id)
+        .bind(&token.secret_sha256)
+        .bind(&token.name)
+        .bind(token.created_at)
+        .execute(&mut *conn)
+        .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if kind(&e) == Some(ErrorKind::UniqueViolation) => {
+            Err(StoreError::Conflict { what: format!("admin token {}", token.id) })
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,221 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Mooring: a machine identity platform (certificate authority, enrollment, revocation, audit).
+#[derive(Parser, Debug)]
+#[command(name = "moor", version, about)]
+pub struct Cli {
+    /// Data directory (config, database, keys).
+    #[arg(long, global = true, env = "MOORING_HOME", default_value = "./mooring-data")]
+    pub home: PathBuf,
+    /// Output format for listings and results.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Debug logging.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How results are printed.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// For people.
+    Text,
+    /// For scripts.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create the root CA, the issuing intermediate, the admin token and the server certificate.
+    Init(InitArgs),
+    /// Run the HTTPS server (initialises the home on first run).
+    Serve(ServeArgs),
+    /// Issue a certificate with a server-generated key.
+    Issue(IssueArgs),
+    /// Sign a CSR.
+    Sign(SignArgs),
+    /// List and show certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Revoke a certificate.
+    Revoke(RevokeArgs),
+    /// Certificate authorities (issuers).
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Admin API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InitArgs {
+    /// Key algorithm of the root and the intermediate.
+    #[arg(long, default_value = "ecdsa-p256")]
+    pub algorithm: String,
+    /// Write the root key to this file (to be moved off the machine) instead of the home.
+    #[arg(long)]
+    pub offline_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub constraints: ConstraintArgs,
+    /// Organisation name in CA subjects.
+    #[arg(long, default_value = "Mooring")]
+    pub organization: String,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConstraintArgs {
+    /// Permit only names under this DNS domain on the intermediate (repeatable).
+    #[arg(long = "permit-dns")]
+    pub permit_dns: Vec<String>,
+    /// Exclude names under this DNS domain on the intermediate (repeatable).
+    #[arg(long = "exclude-dns")]
+    pub exclude_dns: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides mooring.toml).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Write the bound address to this file once listening (for scripts and tests).
+    #[arg(long)]
+    pub addr_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct IssueArgs {
+    /// Profile.
+    #[arg(long, default_value = "tls-server")]
+    pub profile: String,
+    /// Subject alternative names (DNS, IP, email, URI; repeatable).
+    #[arg(long = "san", required = true)]
+    pub sans: Vec<String>,
+    /// Key algorithm to generate.
+    #[arg(long, default_value = "ecdsa-p256")]
+    pub algorithm: String,
+    /// Subject common name.
+    #[arg(long)]
+    pub cn: Option<String>,
+    /// Lifetime (`90d`, `12h`).
+    #[arg(long)]
+    pub lifetime: Option<String>,
+    /// Write the certificate, chain and key to files with this prefix (`.crt`, `.chain.pem`, `.key`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// Profile.
+    #[arg(long, default_value = "tls-server")]
+    pub profile: String,
+    /// CSR file (PEM or DER).
+    #[arg(long)]
+    pub csr: PathBuf,
+    /// Lifetime (`90d`, `12h`).
+    #[arg(long)]
+    pub lifetime: Option<String>,
+    /// Write the certificate and chain to files with this prefix (`.crt`, `.chain.pem`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CertsCommand {
+    /// List certificates.
+    List(ListArgs),
+    /// Show one certificate.
+    Show {
+        /// Serial (hex).
+        serial: String,
+        /// Print the PEM certificate only.
+        #[arg(long)]
+        pem: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub san: Option<String>,
+    #[arg(long)]
+    pub profile: Option<String>,
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// valid, revoked or expired.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only those expiring within this duration (`30d`).
+    #[arg(long)]
+    pub expiring_within: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct RevokeArgs {
+    /// Serial (hex).
+    pub serial: String,
+    /// Reason: unspecified, key-compromise, ca-compromise, affiliation-changed, superseded, cessation-of-operation, privilege-withdrawn, aa-compromise.
+    #[arg(long, default_value = "unspecified")]
+    pub reason: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CaCommand {
+    /// List issuers.
+    List,
+    /// Add an issuing intermediate (optionally with a new root of its own).
+    AddIssuer(AddIssuerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AddIssuerArgs {
+    /// Issuer id (used by profiles and in URLs).
+    #[arg(long)]
+    pub id: String,
+    /// Key algorithm.
+    #[arg(long, default_value = "ecdsa-p256")]
+    pub algorithm: String,
+    /// Create a new root for this issuer (e.g. a whole ML-DSA hierarchy).
+    #[arg(long)]
+    pub new_root: bool,
+    /// Sign under this existing root (default: the first root).
+    #[arg(long)]
+    pub root: Option<String>,
+    /// The key file of an offline root.
+    #[arg(long)]
+    pub root_key: Option<PathBuf>,
+    /// With --new-root: write the new root's key here (offline root).
+    #[arg(long)]
+    pub offline_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub constraints: ConstraintArgs,
+    #[arg(long, default_value = "Mooring")]
+    pub organization: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Verify the hash chain of the audit log.
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an admin API token (printed once).
+    Create {
+        /// A name for the token.
+        #[arg(long, default_value = "admin")]
+        name: String,
+    },
+}

@@ -1,0 +1,236 @@
+//! Wiring: config + store + keys → an `Authority`; first-run initialisation.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use moor_authority::config::{Config, Home};
+use moor_authority::trust_anchor::{self, NameConstraintOptions, NewHierarchy};
+use moor_authority::{Authority, IssueRequest, Requester, SubjectSource};
+use moor_core::KeyAlgorithm;
+use moor_core::clock::{Clock, SystemClock};
+use moor_keys::{KeyError, Passphrase};
+use moor_store::Store;
+use moor_store::sqlite::SqliteStore;
+
+/// An opened home: configuration and store.
+pub struct Env {
+    pub home: Home,
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Open the home (creating the directory and database if needed).
+pub async fn open(home: &std::path::Path) -> Result<Env> {
+    std::fs::create_dir_all(home).with_context(|| format!("cannot create home {}", home.display()))?;
+    restrict_dir(home)?;
+    let home = Home::new(home.to_path_buf());
+    let config = Config::load(&home.config_path())?;
+    let db = home.resolve(&config.database);
+    let store = SqliteStore::open(&db).await.with_context(|| format!("cannot open database {}", db.display()))?;
+    Ok(Env { home, config, store: Arc::new(store), clock: Arc::new(SystemClock) })
+}
+
+fn restrict_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(dir)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(|| format!("cannot restrict {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Whether the home holds a CA.
+pub async fn is_initialised(env: &Env) -> Result<bool> {
+    Ok(!env.store.list_issuers().await?.is_empty())
+}
+
+/// The CA key passphrase: MOORING_CA_PASSPHRASE, else the passphrase file. With `create`,
+/// a missing passphrase is generated and written to the passphrase file (0600).
+pub fn passphrase(env: &Env, create: bool) -> Result<(Passphrase, Option<std::path::PathBuf>)> {
+    let file = env.home.resolve(&env.config.passphrase_file);
+    match Passphrase::from_env_or_file(Some(&file)) {
+        Ok(p) => Ok((p, None)),
+        Err(KeyError::Io { .. }) | Err(KeyError::NoPassphrase) if create && !file.exists() => {
+            let p = Passphrase::generate();
+            trust_anchor::write_atomic(&file, format!("{}\n", p.expose()).as_bytes(), 0o600)?;
+            Ok((p, Some(file)))
+        }
+        Err(e) => Err(e).with_context(|| format!("no CA key passphrase: set MOORING_CA_PASSPHRASE or create {}", file.display())),
+    }
+}
+
+/// Build the authority from the store's issuers.
+pub async fn authority(env: &Env, pass: &Passphrase) -> Result<Authority> {
+    let records = env.store.list_issuers().await?;
+    let home = env.home.clone();
+    let recs = records.clone();
+    // Decrypting keys runs the KDF: keep it off the async workers.
+    let pass2 = Passphrase::new(pass.expose().to_string());
+    let loaded = tokio::task::spawn_blocking(move || trust_anchor::load_issuers(&home, &recs, &pass2)).await??;
+    let profiles = env.config.effective_profiles()?;
+    // Profiles whose issuer is missing are dropped with a warning only if they are built-ins
+    // pointing at "default"; a configured profile naming a missing issuer is an error.
+    let online: Vec<String> = loaded.iter().map(|l| l.facts.id.clone()).collect();
+    let mut usable = BTreeMap::new();
+    for (name, p) in profiles {
+        if online.contains(&p.issuer) {
+            usable.insert(name, p);
+        } else if env.config.profiles.contains_key(&name) {
+            bail!("profile {name} names issuer {}, which is not an online issuer ({})", p.issuer, online.join(", "));
+        }
+    }
+    Ok(Authority::new(env.store.clone(), records, loaded, usable, env.config.public_url.clone(), env.clock.clone())?)
+}
+
+/// What init created, for the report.
+pub struct InitReport {
+    pub root_fingerprint: String,
+    pub root_id: String,
+    pub issuer_id: String,
+    pub algorithm: String,
+    pub admin_token_path: std::path::PathBuf,
+    pub passphrase_file: Option<std::path::PathBuf>,
+    pub offline_root: Option<std::path::PathBuf>,
+}
+
+/// Create the first hierarchy, the first admin token and the server certificate.
+pub async fn initialise(env: &Env, algorithm: KeyAlgorithm, offline_root: Option<std::path::PathBuf>, constraints: NameConstraintOptions, organization: String) -> Result<InitReport> {
+    if is_initialised(env).await? {
+        bail!("{} already holds a CA; use `moor ca add-issuer` to add issuers", env.home.dir.display());
+    }
+    if !env.home.config_path().exists() {
+        trust_anchor::write_atomic(&env.home.config_path(), DEFAULT_CONFIG.as_bytes(), 0o644)?;
+    }
+    let (pass, pass_file) = passphrase(env, true)?;
+    let created = trust_anchor::create_hierarchy(
+        &env.home,
+        env.store.as_ref(),
+        &pass,
+        env.clock.as_ref(),
+        "cli",
+        NewHierarchy { issuer_id: "default".into(), algorithm, new_root: true, parent_root: None, root_key_file: None, offline_root_key: offline_root.clone(), name_constraints: constraints, organization },
+    )
+    .await?;
+    let auth = authority(env, &pass).await?;
+    let token = auth.create_admin_token(&Requester::cli(), "initial admin").await?;
+    trust_anchor::write_atomic(&env.home.admin_token_path(), format!("{}\n", token.token.as_str()).as_bytes(), 0o600)?;
+    ensure_server_certificate(env, &auth, &pass, &[]).await?;
+    Ok(InitReport {
+        root_fingerprint: created.root.fingerprint,
+        root_id: created.root.id,
+        issuer_id: created.intermediate.id,
+        algorithm: algorithm.name().into(),
+        admin_token_path: env.home.admin_token_path(),
+        passphrase_file: pass_file,
+        offline_root,
+    })
+}
+
+/// Make sure the server has a TLS certificate from its own CA that is valid for
+/// at least 30 more days and covers `extra_names`; issue a new one otherwise.
+pub async fn ensure_server_certificate(env: &Env, auth: &Authority, pass: &Passphrase, extra_names: &[String]) -> Result<()> {
+    let cert_path = env.home.server_cert_path();
+    let key_path = env.home.server_key_path();
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    if let Some(host) = url_host(&env.config.public_url)
+        && !names.contains(&host)
+    {
+        names.push(host);
+    }
+    for n in extra_names {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    if let Ok(pem) = std::fs::read_to_string(&cert_path)
+        && key_path.exists()
+        && server_cert_ok(&pem, &names, env.clock.now().unix_timestamp())
+    {
+        return Ok(());
+    }
+    let profile = if auth.profiles().contains_key("tls-server") { "tls-server" } else { bail!("the tls-server profile is needed for the server certificate") };
+    let issued = auth
+        .issue(&Requester::cli(), IssueRequest { profile: profile.into(), subject: SubjectSource::Generate { algorithm: KeyAlgorithm::EcdsaP256, sans: names, common_name: None }, lifetime: None })
+        .await
+        .context("issuing the server's own TLS certificate")?;
+    let key_pem = issued.private_key_pem.context("no key generated")?;
+    let der = pem_to_der(&key_pem)?;
+    let key = moor_keys::SoftwareKey::from_pkcs8_der(&der, Some(KeyAlgorithm::EcdsaP256))?;
+    let _ = std::fs::remove_file(&key_path);
+    moor_keys::write_key_file(&key_path, &key, pass)?;
+    trust_anchor::write_atomic(&cert_path, format!("{}{}", issued.cert_pem, issued.chain_pem).as_bytes(), 0o644)?;
+    Ok(())
+}
+
+fn server_cert_ok(pem: &str, names: &[String], now: i64) -> bool {
+    let Some(der) = first_pem_der(pem) else { return false };
+    let Ok((_, na)) = trust_anchor::cert_validity(&der) else { return false };
+    let Ok(sans) = trust_anchor::cert_sans(&der) else { return false };
+    na - now > 30 * 86_400 && names.iter().all(|n| sans.iter().any(|s| s.split_once(':').map(|(_, v)| v) == Some(n.as_str())))
+}
+
+/// The host part of a URL like `https://host:port/path`.
+pub fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let hostport = rest.split('/').next()?;
+    let host = if let Some(h) = hostport.strip_prefix('[') { h.split(']').next()? } else { hostport.rsplit_once(':').map(|(h, _)| h).unwrap_or(hostport) };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+fn first_pem_der(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let start = pem.find("-----BEGIN CERTIFICATE-----")? + "-----BEGIN CERTIFICATE-----".len();
+    let end = pem[start..].find("-----END CERTIFICATE-----")? + start;
+    let b64: String = pem[start..end].chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+}
+
+/// All certificates in a PEM string, DER.
+pub fn pem_certs_der(pem: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = pem;
+    while let Some(i) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let chunk = &rest[i..];
+        if let Some(d) = first_pem_der(chunk) {
+            out.push(d);
+        }
+        let Some(end) = chunk.find("-----END CERTIFICATE-----") else { break };
+        rest = &chunk[end + 25..];
+    }
+    out
+}
+
+fn pem_to_der(pem: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    use base64::Engine;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    Ok(zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(body.trim()).context("bad PEM")?))
+}
+
+/// The configuration written at init: every field at its default, documented.
+pub const DEFAULT_CONFIG: &str = r#"# Mooring configuration. Every field has a safe default; uncomment to change.
+
+# Address `moor serve` listens on.
+# listen = "127.0.0.1:8443"
+
+# Base URL written into certificates (OCSP, caIssuers and CRL distribution point URLs).
+# public_url = "https://localhost:8443"
+
+# SQLite database file (relative to this directory).
+# database = "mooring.db"
+
+# File with the CA key passphrase, used when MOORING_CA_PASSPHRASE is not set.
+# passphrase_file = "ca-passphrase"
+
+# Custom profiles (built-in: tls-server, tls-client, mtls, code-signing, device, admin).
+# [profiles.web]
+# issuer = "default"
+# key_algorithms = ["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048"]
+# default_lifetime = "30d"
+# max_lifetime = "90d"
+# extended_key_usage = ["server-auth"]
+# san_types = ["dns"]
+# allow = ["*.example.com"]
+# deny = ["admin.example.com"]
+"#;
