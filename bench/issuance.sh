@@ -88,9 +88,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 stop_pid() { # stop_pid PID: TERM, wait up to 5 s, then KILL; reap it and forget it
-  local p=$1 i q keep=()
+  local p=$1 q keep=()
   if kill "$p" 2>/dev/null; then
-    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$p" 2>/dev/null || true
   fi
   wait "$p" 2>/dev/null || true
@@ -130,9 +130,10 @@ fi
 moor_init() { # moor_init HOME ALG
   MOORING_CA_PASSPHRASE=$PASSPHRASE timeout 300 "$MOOR" init --home "$1" --algorithm "$2"
 }
+# --http-listen "" turns off the plain-HTTP listener, whose default is the fixed 127.0.0.1:8080.
 moor_serve() { # moor_serve HOME PORT   (runs in the foreground; caller backgrounds it)
   MOORING_CA_PASSPHRASE=$PASSPHRASE RUST_LOG=${BENCH_MOOR_LOG:-warn} \
-    exec "$MOOR" --home "$1" serve --listen "127.0.0.1:$2"
+    exec "$MOOR" --home "$1" serve --listen "127.0.0.1:$2" --http-listen ""
 }
 
 # sanity_issue NAME URL EXPECT BODY CACERT TOKEN_FILE: one request by curl; must return
@@ -168,7 +169,8 @@ EOF
 }
 
 start_moor() { # start_moor ALG
-  local alg=$1 home="$OUT/moor-$alg" port code i deadline ready=""
+  local alg=$1 port code deadline ready=""
+  local home="$OUT/moor-$alg"
   rm -rf "$home"
   log "moor[$alg]: init"
   moor_init "$home" "$alg" >"$OUT/moor-$alg.init.log" 2>&1 || {
@@ -235,7 +237,8 @@ cfssl_keyspec() { # ALG -> "algo size" or "" when cfssl has no such CA key type
 }
 
 start_cfssl() { # start_cfssl ALG
-  local alg=$1 dir="$OUT/cfssl-$alg" port algo size deadline
+  local alg=$1 port algo size deadline
+  local dir="$OUT/cfssl-$alg"
   read -r algo size <<<"$(cfssl_keyspec "$alg")"
   rm -rf "$dir"; mkdir -p "$dir"
   printf '{"CN":"cfssl bench CA %s","key":{"algo":"%s","size":%s}}\n' "$alg" "$algo" "$size" >"$dir/ca-csr.json"
@@ -271,13 +274,19 @@ wrk_point() {
   local threads=$((conc < 2 ? conc : 2)) f="$OUT/wrk-$impl-$alg-c$conc-r$run.txt"
   local rps good bad p50 p99 non2xx sockerr
   if ! kill -0 "$pid" 2>/dev/null; then
-    log "$impl[$alg] c=$conc run $run: server is gone"
+    log "${impl}[$alg] c=$conc run $run: server is gone"
     printf '%s\t%s\t%s\t%s\tERR\t\t\t\t\n' "$impl" "$alg" "$conc" "$run" >>"$RUNS_TSV"
     FAILED=1; return 0
   fi
+  # In the background + wait, so that a TERM/INT to this script is handled at once
+  # (bash defers traps while a foreground child runs) and the trap also stops wrk.
   BENCH_BODY=$body BENCH_TOKEN_FILE=$token BENCH_EXPECT=$expect \
     timeout $((DURATION + 60)) wrk -t"$threads" -c"$conc" -d"${DURATION}s" --timeout 10s \
-    -s "$REPO/bench/post.lua" "$url" >"$f" 2>&1 || true
+    -s "$REPO/bench/post.lua" "$url" >"$f" 2>&1 &
+  local wrk_pid=$!
+  PIDS+=("$wrk_pid")
+  wait "$wrk_pid" || true
+  stop_pid "$wrk_pid"
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$f")
   good=$(sed -n 's/^BENCH good=\([0-9]*\).*/\1/p' "$f")
   bad=$(sed -n 's/^BENCH .* bad=\([0-9]*\).*/\1/p' "$f")
@@ -286,11 +295,11 @@ wrk_point() {
   non2xx=$(awk -F': *' '/Non-2xx or 3xx responses/ {print $2}' "$f")
   sockerr=$(grep -m1 '^  Socket errors' "$f" || true)
   if [[ -z $rps || -z $good || ${good:-0} -eq 0 || ${bad:-1} -ne 0 || -n $non2xx || -n $sockerr ]]; then
-    log "$impl[$alg] c=$conc run $run: FAILED (req/s=${rps:-?} good=${good:-?} bad=${bad:-?} non2xx=${non2xx:-0} ${sockerr# }) — $(grep -m1 '^BENCH' "$f" | sed 's/.*first_bad=//') see $f"
+    log "${impl}[$alg] c=$conc run $run: FAILED (req/s=${rps:-?} good=${good:-?} bad=${bad:-?} non2xx=${non2xx:-0} ${sockerr# }) — $(grep -m1 '^BENCH' "$f" | sed 's/.*first_bad=//') see $f"
     printf '%s\t%s\t%s\t%s\tERR\t%s\t%s\t%s\t%s\n' "$impl" "$alg" "$conc" "$run" "$p50" "$p99" "$good" "$bad" >>"$RUNS_TSV"
     FAILED=1; return 0
   fi
-  log "$impl[$alg] c=$conc run $run: $rps req/s (p50 ${p50} us, p99 ${p99} us, $good ok)"
+  log "${impl}[$alg] c=$conc run $run: $rps req/s (p50 ${p50} us, p99 ${p99} us, $good ok)"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$impl" "$alg" "$conc" "$run" "$rps" "$p50" "$p99" "$good" "$bad" >>"$RUNS_TSV"
 }
 

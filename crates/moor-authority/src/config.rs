@@ -14,8 +14,14 @@ use crate::AuthorityError;
 pub struct Config {
     /// Address `moor serve` listens on.
     pub listen: String,
-    /// Base URL written into certificates (AIA, CRL distribution point).
+    /// Base URL of the HTTPS API (the server certificate covers its host).
     pub public_url: String,
+    /// Plain-HTTP listener for the public read-only endpoints (CA certificates, trust
+    /// bundle, later CRL and OCSP); empty to disable.
+    pub http_listen: String,
+    /// Base URL written into certificates for OCSP, caIssuers and the CRL distribution
+    /// point. Plain HTTP, as RFC 5280 §4.2.1.13 / §4.2.2.1 and the Baseline Requirements expect.
+    pub revocation_url: String,
     /// SQLite database file, relative to the home.
     pub database: String,
     /// File holding the CA key passphrase (relative to the home) when MOORING_CA_PASSPHRASE is unset.
@@ -29,6 +35,8 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8443".into(),
             public_url: "https://localhost:8443".into(),
+            http_listen: "127.0.0.1:8080".into(),
+            revocation_url: "http://127.0.0.1:8080".into(),
             database: "mooring.db".into(),
             passphrase_file: "ca-passphrase".into(),
             profiles: BTreeMap::new(),

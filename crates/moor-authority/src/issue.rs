@@ -135,7 +135,7 @@ impl Authority {
         }
 
         let serial = Serial::random().map_err(|e| AuthorityError::Internal(e.to_string()))?;
-        let urls = Urls::for_issuer(&self.public_url, &issuer.facts.id);
+        let urls = Urls::for_issuer(&self.revocation_url, &issuer.facts.id);
         let now = self.clock.now();
         let prepared = prepare(profile, &issuer.facts, &urls, sub_req.clone(), serial.clone(), now)?;
 

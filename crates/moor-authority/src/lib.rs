@@ -33,21 +33,24 @@ pub struct Authority {
     issuers: HashMap<String, LoadedIssuer>,
     issuer_records: Vec<IssuerRecord>,
     profiles: BTreeMap<String, Profile>,
-    public_url: String,
+    revocation_url: String,
     clock: Arc<dyn Clock>,
     token_cache: RwLock<HashMap<String, Vec<u8>>>,
 }
 
 impl Authority {
     /// Assemble an authority. Every profile must name a loaded issuer.
-    pub fn new(store: Arc<dyn Store>, issuer_records: Vec<IssuerRecord>, issuers: Vec<LoadedIssuer>, profiles: BTreeMap<String, Profile>, public_url: String, clock: Arc<dyn Clock>) -> Result<Authority, AuthorityError> {
+    pub fn new(store: Arc<dyn Store>, issuer_records: Vec<IssuerRecord>, issuers: Vec<LoadedIssuer>, profiles: BTreeMap<String, Profile>, revocation_url: String, clock: Arc<dyn Clock>) -> Result<Authority, AuthorityError> {
         let issuers: HashMap<String, LoadedIssuer> = issuers.into_iter().map(|i| (i.facts.id.clone(), i)).collect();
         for p in profiles.values() {
-            if !issuers.contains_key(&p.issuer) {
+            let Some(issuer) = issuers.get(&p.issuer) else {
                 return Err(AuthorityError::Config(format!("profile {} names issuer {}, which is not an online intermediate", p.name, p.issuer)));
+            };
+            if p.public && !issuer.facts.algorithm.allowed_for_public_tls() {
+                return Err(AuthorityError::Config(format!("profile {} is public but issuer {} signs with {}; the Baseline Requirements allow only RSA and ECDSA", p.name, p.issuer, issuer.facts.algorithm)));
             }
         }
-        Ok(Authority { store, issuers, issuer_records, profiles, public_url, clock, token_cache: RwLock::new(HashMap::new()) })
+        Ok(Authority { store, issuers, issuer_records, profiles, revocation_url, clock, token_cache: RwLock::new(HashMap::new()) })
     }
 
     /// The store.

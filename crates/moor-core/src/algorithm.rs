@@ -11,25 +11,33 @@ use serde::{Deserialize, Serialize};
 
 /// A public-key algorithm with its parameters (curve, modulus size, ML-DSA level).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "kebab-case")]
 pub enum KeyAlgorithm {
     /// ECDSA on NIST P-256, signatures with SHA-256.
+    #[serde(rename = "ecdsa-p256")]
     EcdsaP256,
     /// ECDSA on NIST P-384, signatures with SHA-384.
+    #[serde(rename = "ecdsa-p384")]
     EcdsaP384,
     /// Ed25519 (RFC 8032 / RFC 8410).
+    #[serde(rename = "ed25519")]
     Ed25519,
     /// RSA 2048-bit modulus, PKCS#1 v1.5 with SHA-256.
+    #[serde(rename = "rsa-2048")]
     Rsa2048,
     /// RSA 3072-bit modulus, PKCS#1 v1.5 with SHA-256.
+    #[serde(rename = "rsa-3072")]
     Rsa3072,
     /// RSA 4096-bit modulus, PKCS#1 v1.5 with SHA-256.
+    #[serde(rename = "rsa-4096")]
     Rsa4096,
     /// ML-DSA-44 (FIPS 204, security category 2).
+    #[serde(rename = "ml-dsa-44")]
     MlDsa44,
     /// ML-DSA-65 (FIPS 204, security category 3).
+    #[serde(rename = "ml-dsa-65")]
     MlDsa65,
     /// ML-DSA-87 (FIPS 204, security category 5).
+    #[serde(rename = "ml-dsa-87")]
     MlDsa87,
 }
 
@@ -60,6 +68,19 @@ impl KeyAlgorithm {
             KeyAlgorithm::MlDsa65 => "ml-dsa-65",
             KeyAlgorithm::MlDsa87 => "ml-dsa-87",
         }
+    }
+
+    /// Whether the CA/Browser Forum Baseline Requirements (7.1.3) allow this key for
+    /// publicly-trusted TLS: RSA and ECDSA P-256/P-384 only.
+    pub fn allowed_for_public_tls(self) -> bool {
+        matches!(
+            self,
+            KeyAlgorithm::EcdsaP256
+                | KeyAlgorithm::EcdsaP384
+                | KeyAlgorithm::Rsa2048
+                | KeyAlgorithm::Rsa3072
+                | KeyAlgorithm::Rsa4096
+        )
     }
 
     /// True for the RSA family.
@@ -144,14 +165,16 @@ mod tests {
     fn names_round_trip() {
         for a in KeyAlgorithm::ALL {
             assert_eq!(a.name().parse::<KeyAlgorithm>().unwrap(), a);
-            let json = serde_json_like(a);
-            assert_eq!(json, a.name());
+            // The serde spelling (config files, JSON) is the stable name too.
+            let v: Wrapper = toml::from_str(&format!("a = \"{}\"", a.name())).unwrap();
+            assert_eq!(v.a, a);
+            assert_eq!(toml::to_string(&v).unwrap().trim(), format!("a = \"{}\"", a.name()));
         }
         assert!("dsa-1024".parse::<KeyAlgorithm>().is_err());
     }
 
-    fn serde_json_like(a: KeyAlgorithm) -> String {
-        // serde's kebab-case must agree with name(); checked through Display.
-        a.to_string()
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Wrapper {
+        a: KeyAlgorithm,
     }
 }

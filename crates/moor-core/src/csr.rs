@@ -273,6 +273,24 @@ enum Scheme {
     MlDsa(KeyAlgorithm),
 }
 
+impl Scheme {
+    /// The conventional name, for refusal details.
+    fn name(self) -> String {
+        let bits = |h: Hash| match h {
+            Hash::Sha256 => 256,
+            Hash::Sha384 => 384,
+            Hash::Sha512 => 512,
+        };
+        match self {
+            Scheme::Ecdsa(h) => format!("ecdsa-with-SHA{}", bits(h)),
+            Scheme::RsaPkcs1(h) => format!("sha{}WithRSAEncryption", bits(h)),
+            Scheme::RsaPss(h) => format!("RSASSA-PSS with SHA-{}", bits(h)),
+            Scheme::Ed25519 => "Ed25519".to_string(),
+            Scheme::MlDsa(k) => k.name().to_uppercase(),
+        }
+    }
+}
+
 /// Classifies a signature AlgorithmIdentifier; weak or unknown ones are refused.
 fn signature_scheme(oid: &str, params: Option<der::Tlv<'_>>) -> Result<Scheme, Refusal> {
     let no_params = |scheme: Scheme, rfc: &str| {
@@ -420,7 +438,8 @@ fn verification_algorithm(
         (Scheme::MlDsa(K::MlDsa87), K::MlDsa87) => &sig::ML_DSA_87,
         (scheme, key) => {
             return Err(bad_csr(format!(
-                "CSR signature algorithm {scheme:?} does not match its {key} key"
+                "CSR signature algorithm {} does not match its {key} key",
+                scheme.name()
             )));
         }
     };
@@ -509,7 +528,7 @@ fn check_ml_dsa(
 
 /// RSA key policy: modulus size, exponent, parity, small factors, ROCA.
 mod rsa {
-    use super::{LazyLock, bad_key, der};
+    use super::{LazyLock, bad_key, der, fermat};
     use crate::algorithm::KeyAlgorithm;
     use crate::refusal::Refusal;
 
@@ -562,6 +581,11 @@ mod rsa {
                 "RSA key has the ROCA fingerprint (CVE-2017-15361, Infineon RSALib)",
             ));
         }
+        if fermat::factors_close(n) {
+            return Err(bad_key(
+                "RSA modulus factors by Fermat's method: its primes are too close together",
+            ));
+        }
         Ok(algorithm)
     }
 
@@ -588,7 +612,7 @@ mod rsa {
     }
 
     /// Odd primes below 10,000 (the BR 6.1.1.3 weak-key small-factor check).
-    static SMALL_PRIMES: LazyLock<Vec<u32>> = LazyLock::new(|| primes_below(10_000));
+    pub(super) static SMALL_PRIMES: LazyLock<Vec<u32>> = LazyLock::new(|| primes_below(10_000));
 
     fn primes_below(limit: u32) -> Vec<u32> {
         let size = limit as usize;
@@ -633,6 +657,189 @@ mod rsa {
                 }
             }
         })
+    }
+}
+
+/// Fermat's factorisation test for RSA moduli whose primes are close (badkeys `fermat`,
+/// CVE-2022-26320 Canon/Fujifilm printers; BR 6.1.1.3 weak-key ballot). With
+/// a = ⌈√n⌉, tries a, a+1, … and refuses when a² − n is a perfect square b², since then
+/// n = (a − b)(a + b). Arithmetic on little-endian u32 limbs; no bigint crate.
+mod fermat {
+    use std::cmp::Ordering;
+
+    /// How many values of a are tried (badkeys uses 100).
+    const ROUNDS: usize = 100;
+
+    type Limbs = Vec<u32>;
+
+    /// True if `n` (big-endian magnitude) factors within [`ROUNDS`] Fermat steps.
+    pub(super) fn factors_close(n: &[u8]) -> bool {
+        let n = from_be_bytes(n);
+        if n.is_empty() {
+            return false;
+        }
+        let (root, rem) = isqrt_rem(&n);
+        if rem.is_empty() {
+            return true;
+        }
+        // a = root + 1; a² − n = root² + 2·root + 1 − n = 2·root + 1 − rem, and rem ≤ 2·root.
+        let mut a = root.clone();
+        add_small(&mut a, 1);
+        let mut b2 = root.clone();
+        add_assign(&mut b2, &root);
+        add_small(&mut b2, 1);
+        sub_assign(&mut b2, &rem);
+        for _ in 0..ROUNDS {
+            if is_square(&b2) {
+                return true;
+            }
+            // (a + 1)² − n = a² − n + 2a + 1.
+            add_assign(&mut b2, &a);
+            add_assign(&mut b2, &a);
+            add_small(&mut b2, 1);
+            add_small(&mut a, 1);
+        }
+        false
+    }
+
+    /// True if `v` is a perfect square; cheap quadratic-residue filters first.
+    fn is_square(v: &Limbs) -> bool {
+        for m in [64u32, 63, 65, 11] {
+            let r = rem_small(v, m);
+            if !(0..m).any(|x| x * x % m == r) {
+                return false;
+            }
+        }
+        isqrt_rem(v).1.is_empty()
+    }
+
+    /// Integer square root and remainder by the binary digit-by-digit method.
+    fn isqrt_rem(n: &Limbs) -> (Limbs, Limbs) {
+        let mut rem = n.clone();
+        let mut root: Limbs = Vec::new();
+        let bits = bit_len(n);
+        if bits == 0 {
+            return (root, rem);
+        }
+        // The highest power of four not above n.
+        let shift = (bits - 1) & !1;
+        let mut bit: Limbs = vec![0; shift / 32 + 1];
+        bit[shift / 32] = 1 << (shift % 32);
+        while !bit.is_empty() {
+            let mut t = root.clone();
+            add_assign(&mut t, &bit);
+            shr_assign(&mut root, 1);
+            if cmp(&rem, &t) != Ordering::Less {
+                sub_assign(&mut rem, &t);
+                add_assign(&mut root, &bit);
+            }
+            shr_assign(&mut bit, 2);
+        }
+        (root, rem)
+    }
+
+    fn from_be_bytes(bytes: &[u8]) -> Limbs {
+        let mut out: Limbs = bytes
+            .rchunks(4)
+            .map(|c| c.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
+            .collect();
+        trim(&mut out);
+        out
+    }
+
+    fn trim(v: &mut Limbs) {
+        while v.last() == Some(&0) {
+            v.pop();
+        }
+    }
+
+    fn bit_len(v: &Limbs) -> usize {
+        match v.last() {
+            Some(&top) => (v.len() - 1) * 32 + (32 - top.leading_zeros() as usize),
+            None => 0,
+        }
+    }
+
+    fn cmp(a: &Limbs, b: &Limbs) -> Ordering {
+        a.len()
+            .cmp(&b.len())
+            .then_with(|| a.iter().rev().cmp(b.iter().rev()))
+    }
+
+    fn add_assign(a: &mut Limbs, b: &Limbs) {
+        if a.len() < b.len() {
+            a.resize(b.len(), 0);
+        }
+        let mut carry = 0u64;
+        for (i, limb) in a.iter_mut().enumerate() {
+            let sum = u64::from(*limb) + u64::from(b.get(i).copied().unwrap_or(0)) + carry;
+            *limb = sum as u32; // keeps the low 32 bits by design
+            carry = sum >> 32;
+        }
+        if carry != 0 {
+            a.push(1);
+        }
+    }
+
+    fn add_small(a: &mut Limbs, v: u32) {
+        add_assign(a, &vec![v]);
+    }
+
+    /// a −= b; callers guarantee a ≥ b.
+    fn sub_assign(a: &mut Limbs, b: &Limbs) {
+        let mut borrow = 0i64;
+        for (i, limb) in a.iter_mut().enumerate() {
+            let mut d = i64::from(*limb) - i64::from(b.get(i).copied().unwrap_or(0)) - borrow;
+            borrow = 0;
+            if d < 0 {
+                d += 1 << 32;
+                borrow = 1;
+            }
+            *limb = d as u32; // 0 <= d < 2^32 here
+        }
+        trim(a);
+    }
+
+    fn shr_assign(a: &mut Limbs, bits: u32) {
+        let mut carry = 0u32;
+        for limb in a.iter_mut().rev() {
+            let next = *limb << (32 - bits);
+            *limb = (*limb >> bits) | carry;
+            carry = next;
+        }
+        trim(a);
+    }
+
+    fn rem_small(a: &Limbs, m: u32) -> u32 {
+        let m = u64::from(m);
+        let r = a
+            .iter()
+            .rev()
+            .fold(0u64, |r, &limb| ((r << 32) | u64::from(limb)) % m);
+        r as u32 // r < m <= u32::MAX
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn isqrt_small_values() {
+            for n in 0u64..2000 {
+                let limbs = from_be_bytes(&n.to_be_bytes());
+                let (r, rem) = isqrt_rem(&limbs);
+                let r = r.iter().rev().fold(0u64, |a, &l| (a << 32) | u64::from(l));
+                let rem = rem
+                    .iter()
+                    .rev()
+                    .fold(0u64, |a, &l| (a << 32) | u64::from(l));
+                assert!(r * r <= n && (r + 1) * (r + 1) > n, "{n}");
+                assert_eq!(r * r + rem, n);
+            }
+            let big = from_be_bytes(&u128::MAX.to_be_bytes());
+            let (r, _) = isqrt_rem(&big);
+            assert_eq!(r, vec![u32::MAX, u32::MAX]);
+        }
     }
 }
 
@@ -1146,5 +1353,1232 @@ mod der {
                 .collect::<Vec<_>>()
                 .join("."),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue,
+        ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PublicKeyData, RsaKeySize,
+        SanType, SigningKey,
+    };
+
+    // ---- helpers ----------------------------------------------------------------------
+
+    /// DER TLV with a definite minimal length.
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let n = content.len();
+        let mut v = vec![tag];
+        if n < 0x80 {
+            v.push(n as u8);
+        } else if n < 0x100 {
+            v.extend([0x81, n as u8]);
+        } else {
+            v.extend([0x82, (n >> 8) as u8, n as u8]);
+        }
+        v.extend_from_slice(content);
+        v
+    }
+
+    fn seq(parts: &[&[u8]]) -> Vec<u8> {
+        tlv(0x30, &parts.concat())
+    }
+
+    /// DER OBJECT IDENTIFIER from dotted text.
+    fn oid_der(dotted: &str) -> Vec<u8> {
+        let arcs: Vec<u64> = dotted.split('.').map(|a| a.parse().unwrap()).collect();
+        let mut content = Vec::new();
+        let mut push = |mut v: u64| {
+            let mut tmp = vec![(v & 0x7f) as u8];
+            v >>= 7;
+            while v > 0 {
+                tmp.push((v & 0x7f) as u8 | 0x80);
+                v >>= 7;
+            }
+            tmp.reverse();
+            content.extend(tmp);
+        };
+        push(arcs[0] * 40 + arcs[1]);
+        for &a in &arcs[2..] {
+            push(a);
+        }
+        tlv(0x06, &content)
+    }
+
+    fn arcs(dotted: &str) -> Vec<u64> {
+        dotted.split('.').map(|a| a.parse().unwrap()).collect()
+    }
+
+    fn alg_id(dotted: &str, params: Option<&[u8]>) -> Vec<u8> {
+        seq(&[&oid_der(dotted), params.unwrap_or(&[])])
+    }
+
+    const NULL: &[u8] = &[0x05, 0x00];
+
+    fn key_for(alg: KeyAlgorithm) -> KeyPair {
+        match alg {
+            KeyAlgorithm::Rsa2048 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048).unwrap()
+            }
+            KeyAlgorithm::Rsa3072 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072).unwrap()
+            }
+            KeyAlgorithm::Rsa4096 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096).unwrap()
+            }
+            other => KeyPair::generate_for(other.rcgen_signature_algorithm()).unwrap(),
+        }
+    }
+
+    fn params(sans: &[&str]) -> CertificateParams {
+        let mut p =
+            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        p.distinguished_name = DistinguishedName::new();
+        p
+    }
+
+    fn csr_with(p: &CertificateParams, key: &KeyPair) -> Vec<u8> {
+        p.serialize_request(key).unwrap().der().to_vec()
+    }
+
+    fn ec_csr() -> (KeyPair, Vec<u8>) {
+        let key = key_for(KeyAlgorithm::EcdsaP256);
+        let der = csr_with(&params(&["example.com"]), &key);
+        (key, der)
+    }
+
+    /// Splits a CSR into (certificationRequestInfo, signatureAlgorithm, signature bytes).
+    fn split(csr: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let (outer, _) = der::read(csr, der::SEQUENCE).unwrap();
+        let (info, rest) = der::read(outer.content, der::SEQUENCE).unwrap();
+        let (alg, rest) = der::read(rest, der::SEQUENCE).unwrap();
+        let (sig, _) = der::read(rest, der::BIT_STRING).unwrap();
+        (
+            info.raw.to_vec(),
+            alg.raw.to_vec(),
+            sig.content[1..].to_vec(),
+        )
+    }
+
+    /// Assembles a CSR from its three parts.
+    fn assemble(info: &[u8], alg: &[u8], signature: &[u8]) -> Vec<u8> {
+        let bits = [&[0u8][..], signature].concat();
+        seq(&[info, alg, &tlv(0x03, &bits)])
+    }
+
+    #[track_caller]
+    fn refused(r: Result<VerifiedCsr, Refusal>, code: RefusalCode, needle: &str) {
+        match r {
+            Ok(_) => panic!("accepted; expected {code} mentioning {needle:?}"),
+            Err(e) => {
+                assert_eq!(e.code, code, "{e}");
+                assert!(
+                    e.detail.contains(needle),
+                    "detail {:?} lacks {needle:?}",
+                    e.detail
+                );
+            }
+        }
+    }
+
+    #[track_caller]
+    fn key_refused(spki: &[u8], needle: &str) {
+        match check_public_key(spki) {
+            Ok(k) => panic!(
+                "accepted {:?}; expected refusal mentioning {needle:?}",
+                k.algorithm
+            ),
+            Err(e) => {
+                assert_eq!(e.code, RefusalCode::BadPublicKey, "{e}");
+                assert!(
+                    e.detail.contains(needle),
+                    "detail {:?} lacks {needle:?}",
+                    e.detail
+                );
+            }
+        }
+    }
+
+    fn spki(alg: &[u8], key: &[u8]) -> Vec<u8> {
+        let bits = [&[0u8][..], key].concat();
+        seq(&[alg, &tlv(0x03, &bits)])
+    }
+
+    fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
+        let int = |m: &[u8]| {
+            if m[0] & 0x80 != 0 {
+                tlv(0x02, &[&[0u8][..], m].concat())
+            } else {
+                tlv(0x02, m)
+            }
+        };
+        let key = seq(&[&int(n), &int(e)]);
+        spki(&alg_id(oid::RSA_ENCRYPTION, Some(NULL)), &key)
+    }
+
+    /// The modulus of a generated RSA key.
+    fn rsa_modulus(key: &KeyPair) -> Vec<u8> {
+        let raw = key.der_bytes();
+        let (k, _) = der::read(raw, der::SEQUENCE).unwrap();
+        let (n, _) = der::read(k.content, der::INTEGER).unwrap();
+        n.content.strip_prefix(&[0]).unwrap_or(n.content).to_vec()
+    }
+
+    /// Deterministic xorshift for the robustness loops.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    // ---- B1 row 1: proof of possession, weak signature algorithms -----------------------
+
+    #[test]
+    fn all_algorithms_verify() {
+        for alg in KeyAlgorithm::ALL {
+            let key = key_for(alg);
+            let mut p = params(&["www.example.com", "10.0.0.1"]);
+            p.distinguished_name
+                .push(DnType::CommonName, "www.example.com");
+            let der = csr_with(&p, &key);
+            let v = verify_csr(&der).unwrap_or_else(|e| panic!("{alg}: {e}"));
+            assert_eq!(v.public_key.algorithm, alg);
+            assert_eq!(
+                v.public_key.spki_der,
+                key.subject_public_key_info(),
+                "{alg}"
+            );
+            assert_eq!(v.public_key.raw, key.der_bytes(), "{alg}");
+            assert_eq!(v.common_name.as_deref(), Some("www.example.com"));
+            assert!(!v.subject_is_empty);
+            assert_eq!(
+                v.sans,
+                vec![
+                    Identifier::Dns("www.example.com".into()),
+                    Identifier::Ip("10.0.0.1".parse().unwrap())
+                ]
+            );
+            assert_eq!(v.der, der);
+            assert!(!v.requests_ca && !v.requested_key_usage_cert_sign);
+            // The key checks alone accept the same key.
+            let k = check_public_key(&key.subject_public_key_info()).unwrap();
+            assert_eq!(k, v.public_key);
+            assert_eq!(k.spki_sha256_hex().len(), 64);
+        }
+    }
+
+    #[test]
+    fn subject_key_signs_with_rcgen() {
+        // The verified key goes straight into rcgen as the certificate's subject key.
+        let subject = key_for(KeyAlgorithm::MlDsa65);
+        let v = verify_csr(&csr_with(&params(&["a.example.com"]), &subject)).unwrap();
+        let ca_key = key_for(KeyAlgorithm::EcdsaP256);
+        let mut ca_params = params(&[]);
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let cert = params(&["a.example.com"])
+            .signed_by(&v.public_key, &issuer)
+            .unwrap();
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert.der()).unwrap();
+        assert_eq!(
+            parsed.tbs_certificate.subject_pki.raw,
+            &v.public_key.spki_der[..]
+        );
+    }
+
+    #[test]
+    fn flipped_signature_or_body_does_not_verify() {
+        for alg in [
+            KeyAlgorithm::EcdsaP256,
+            KeyAlgorithm::Ed25519,
+            KeyAlgorithm::MlDsa44,
+            KeyAlgorithm::Rsa2048,
+        ] {
+            let key = key_for(alg);
+            let der = csr_with(&params(&["example.com"]), &key);
+            let (info, alg_id, mut signature) = split(&der);
+            let last = signature.len() - 1;
+            signature[last] ^= 0x01;
+            refused(
+                verify_csr(&assemble(&info, &alg_id, &signature)),
+                RefusalCode::BadCsr,
+                "does not verify",
+            );
+            // Change one letter of the requested name: still well formed, signature fails.
+            let pos = der.windows(11).position(|w| w == b"example.com").unwrap();
+            let mut tampered = der.clone();
+            tampered[pos] = b'f';
+            refused(
+                verify_csr(&tampered),
+                RefusalCode::BadCsr,
+                "does not verify",
+            );
+        }
+    }
+
+    #[test]
+    fn weak_or_unknown_signature_algorithms_refused() {
+        let key = key_for(KeyAlgorithm::Rsa2048);
+        let der = csr_with(&params(&["example.com"]), &key);
+        let (info, _, signature) = split(&der);
+        // The algorithm is refused before any verification, so the bytes of a SHA-256
+        // signature stand in (aws-lc-rs cannot sign with SHA-1).
+        for (oid, name) in [
+            ("1.2.840.113549.1.1.5", "sha1WithRSAEncryption"),
+            ("1.2.840.113549.1.1.4", "md5WithRSAEncryption"),
+            ("1.2.840.113549.1.1.2", "md2WithRSAEncryption"),
+            ("1.3.14.3.2.29", "sha1WithRSA"),
+        ] {
+            refused(
+                verify_csr(&assemble(&info, &alg_id(oid, Some(NULL)), &signature)),
+                RefusalCode::BadSignatureAlgorithm,
+                name,
+            );
+        }
+        refused(
+            verify_csr(&assemble(&info, &alg_id("1.2.3.4.5", None), &signature)),
+            RefusalCode::BadSignatureAlgorithm,
+            "not supported",
+        );
+        let (key, der) = ec_csr();
+        let _ = key;
+        let (info, _, signature) = split(&der);
+        refused(
+            verify_csr(&assemble(
+                &info,
+                &alg_id("1.2.840.10045.4.1", None),
+                &signature,
+            )),
+            RefusalCode::BadSignatureAlgorithm,
+            "ecdsa-with-SHA1",
+        );
+    }
+
+    #[test]
+    fn signature_algorithm_must_match_key() {
+        let (_, der) = ec_csr();
+        let (info, _, signature) = split(&der);
+        refused(
+            verify_csr(&assemble(
+                &info,
+                &alg_id(oid::SHA256_RSA, Some(NULL)),
+                &signature,
+            )),
+            RefusalCode::BadCsr,
+            "does not match",
+        );
+        refused(
+            verify_csr(&assemble(&info, &alg_id(oid::ML_DSA_44, None), &signature)),
+            RefusalCode::BadCsr,
+            "does not match",
+        );
+        let key = key_for(KeyAlgorithm::MlDsa65);
+        let (info, _, signature) = split(&csr_with(&params(&["example.com"]), &key));
+        refused(
+            verify_csr(&assemble(&info, &alg_id(oid::ML_DSA_44, None), &signature)),
+            RefusalCode::BadCsr,
+            "does not match",
+        );
+        // ECDSA parameters must be absent.
+        let (_, der) = ec_csr();
+        let (info, _, signature) = split(&der);
+        refused(
+            verify_csr(&assemble(
+                &info,
+                &alg_id(oid::ECDSA_SHA256, Some(NULL)),
+                &signature,
+            )),
+            RefusalCode::BadCsr,
+            "absent parameters",
+        );
+    }
+
+    #[test]
+    fn ecdsa_with_other_hash_and_rsa_sha512_verify() {
+        // P-256 key signing with SHA-384 (ECDSA_P256_SHA384_ASN1) via aws-lc-rs directly.
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _, RsaKeyPair,
+        };
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let key = key_for(KeyAlgorithm::EcdsaP256);
+        let (info, _, _) = split(&csr_with(&params(&["example.com"]), &key));
+        let ec = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.serialize_der())
+            .unwrap();
+        assert_eq!(ec.public_key().as_ref(), key.der_bytes());
+        let sig256 = ec.sign(&rng, &info).unwrap();
+        assert!(
+            verify_csr(&assemble(
+                &info,
+                &alg_id(oid::ECDSA_SHA256, None),
+                sig256.as_ref()
+            ))
+            .is_ok()
+        );
+        // The same signature under the SHA-384 OID does not verify.
+        refused(
+            verify_csr(&assemble(
+                &info,
+                &alg_id(oid::ECDSA_SHA384, None),
+                sig256.as_ref(),
+            )),
+            RefusalCode::BadCsr,
+            "does not verify",
+        );
+        let rsa = key_for(KeyAlgorithm::Rsa2048);
+        let (info, _, _) = split(&csr_with(&params(&["example.com"]), &rsa));
+        let kp = RsaKeyPair::from_pkcs8(&rsa.serialize_der()).unwrap();
+        let mut sig = vec![0; kp.public_modulus_len()];
+        kp.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA512,
+            &rng,
+            &info,
+            &mut sig,
+        )
+        .unwrap();
+        assert!(verify_csr(&assemble(&info, &alg_id(oid::SHA512_RSA, Some(NULL)), &sig)).is_ok());
+        // Absent NULL is tolerated for PKCS#1 v1.5.
+        assert!(verify_csr(&assemble(&info, &alg_id(oid::SHA512_RSA, None), &sig)).is_ok());
+    }
+
+    fn pss_params(hash: &str, mgf_hash: &str, salt: u8) -> Vec<u8> {
+        seq(&[
+            &tlv(0xa0, &alg_id(hash, Some(NULL))),
+            &tlv(
+                0xa1,
+                &alg_id(oid::MGF1, Some(&alg_id(mgf_hash, Some(NULL)))),
+            ),
+            &tlv(0xa2, &tlv(0x02, &[salt])),
+        ])
+    }
+
+    #[test]
+    fn rsa_pss_verifies() {
+        use aws_lc_rs::signature::RsaKeyPair;
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let rsa = key_for(KeyAlgorithm::Rsa2048);
+        let (info, _, _) = split(&csr_with(&params(&["example.com"]), &rsa));
+        let kp = RsaKeyPair::from_pkcs8(&rsa.serialize_der()).unwrap();
+        let mut sig = vec![0; kp.public_modulus_len()];
+        kp.sign(&aws_lc_rs::signature::RSA_PSS_SHA256, &rng, &info, &mut sig)
+            .unwrap();
+        let good = pss_params(oid::SHA256, oid::SHA256, 32);
+        let v = verify_csr(&assemble(
+            &info,
+            &alg_id(oid::RSASSA_PSS, Some(&good)),
+            &sig,
+        ))
+        .unwrap();
+        assert_eq!(v.public_key.algorithm, KeyAlgorithm::Rsa2048);
+        for (params, needle) in [
+            (pss_params(oid::SHA256, oid::SHA256, 20), "salt length"),
+            (pss_params(oid::SHA256, oid::SHA384, 32), "MGF1 hash"),
+            (
+                pss_params("1.3.14.3.2.26", "1.3.14.3.2.26", 20),
+                "not SHA-256",
+            ),
+            (seq(&[]), "SHA-1 default"),
+        ] {
+            refused(
+                verify_csr(&assemble(
+                    &info,
+                    &alg_id(oid::RSASSA_PSS, Some(&params)),
+                    &sig,
+                )),
+                RefusalCode::BadCsr,
+                needle,
+            );
+        }
+        refused(
+            verify_csr(&assemble(&info, &alg_id(oid::RSASSA_PSS, None), &sig)),
+            RefusalCode::BadCsr,
+            "missing",
+        );
+        // A PSS signature under the PKCS#1 v1.5 OID does not verify.
+        refused(
+            verify_csr(&assemble(&info, &alg_id(oid::SHA256_RSA, Some(NULL)), &sig)),
+            RefusalCode::BadCsr,
+            "does not verify",
+        );
+    }
+
+    // ---- B1 row 2: ECDSA r=0 / s=0, non-canonical DER signatures -------------------------
+
+    #[test]
+    fn ecdsa_degenerate_and_non_canonical_signatures_refused() {
+        let (_, der) = ec_csr();
+        let (info, alg, signature) = split(&der);
+        let zero_r = seq(&[&[0x02, 0x01, 0x00], &[0x02, 0x01, 0x01]]);
+        let zero_s = seq(&[&[0x02, 0x01, 0x01], &[0x02, 0x01, 0x00]]);
+        let zero_both = seq(&[&[0x02, 0x01, 0x00], &[0x02, 0x01, 0x00]]);
+        for bad in [zero_r, zero_s, zero_both] {
+            refused(
+                verify_csr(&assemble(&info, &alg, &bad)),
+                RefusalCode::BadCsr,
+                "does not verify",
+            );
+        }
+        // Re-encode the real (r, s) non-canonically: an extra leading zero on r, and a
+        // long-form length on the outer SEQUENCE.
+        let (sig_seq, _) = der::read(&signature, der::SEQUENCE).unwrap();
+        let (r, rest) = der::read(sig_seq.content, der::INTEGER).unwrap();
+        let (s, _) = der::read(rest, der::INTEGER).unwrap();
+        let padded_r = tlv(0x02, &[&[0u8][..], r.content].concat());
+        let non_minimal = seq(&[&padded_r, s.raw]);
+        refused(
+            verify_csr(&assemble(&info, &alg, &non_minimal)),
+            RefusalCode::BadCsr,
+            "does not verify",
+        );
+        let body = [r.raw, s.raw].concat();
+        let long_form = [&[0x30, 0x81, body.len() as u8][..], &body].concat();
+        refused(
+            verify_csr(&assemble(&info, &alg, &long_form)),
+            RefusalCode::BadCsr,
+            "does not verify",
+        );
+        let trailing = [&signature[..], &[0x00]].concat();
+        refused(
+            verify_csr(&assemble(&info, &alg, &trailing)),
+            RefusalCode::BadCsr,
+            "does not verify",
+        );
+        // The original still verifies.
+        assert!(verify_csr(&assemble(&info, &alg, &signature)).is_ok());
+    }
+
+    // ---- B1 rows 3-5: key policy ---------------------------------------------------------
+
+    #[test]
+    fn rsa_sizes_and_exponents() {
+        for alg in [
+            KeyAlgorithm::Rsa2048,
+            KeyAlgorithm::Rsa3072,
+            KeyAlgorithm::Rsa4096,
+        ] {
+            let key = key_for(alg);
+            assert_eq!(
+                check_public_key(&key.subject_public_key_info())
+                    .unwrap()
+                    .algorithm,
+                alg
+            );
+        }
+        let key = key_for(KeyAlgorithm::Rsa2048);
+        let n = rsa_modulus(&key);
+        assert_eq!(n.len(), 256);
+        assert!(check_public_key(&rsa_spki(&n, &[1, 0, 1])).is_ok());
+        key_refused(&rsa_spki(&n[..128], &[1, 0, 1]), "1024 bits");
+        key_refused(&rsa_spki(&n[..200], &[1, 0, 1]), "accepted sizes");
+        let mut n2047 = n.clone();
+        n2047[0] = 0x7f;
+        key_refused(&rsa_spki(&n2047, &[1, 0, 1]), "not a multiple of 8");
+        key_refused(&rsa_spki(&n, &[3]), "only 65537");
+        key_refused(&rsa_spki(&n, &[1, 0, 0]), "only 65537");
+        key_refused(&rsa_spki(&n, &[1, 0, 0, 1]), "only 65537");
+        let mut even = n.clone();
+        even[255] &= 0xfe;
+        key_refused(&rsa_spki(&even, &[1, 0, 1]), "even");
+        // Parameters other than NULL.
+        let raw = &key.der_bytes();
+        key_refused(
+            &spki(&alg_id(oid::RSA_ENCRYPTION, Some(&oid_der("1.2.3"))), raw),
+            "NULL",
+        );
+        // Negative modulus.
+        let neg = seq(&[&tlv(0x02, &n), &tlv(0x02, &[1, 0, 1])]);
+        key_refused(
+            &spki(&alg_id(oid::RSA_ENCRYPTION, Some(NULL)), &neg),
+            "not positive",
+        );
+    }
+
+    /// Subtracts a small value from a big-endian magnitude.
+    fn sub_small(n: &mut [u8], mut v: u32) {
+        for b in n.iter_mut().rev() {
+            let cur = u32::from(*b);
+            let take = v & 0xff;
+            v >>= 8;
+            if cur >= take {
+                *b = (cur - take) as u8;
+            } else {
+                *b = (cur + 256 - take) as u8;
+                v += 1;
+            }
+            if v == 0 {
+                break;
+            }
+        }
+    }
+
+    #[test]
+    fn rsa_small_factors_refused() {
+        let n = rsa_modulus(&key_for(KeyAlgorithm::Rsa2048));
+        for p in [3u32, 5, 7919, 9973] {
+            let mut m = n.clone();
+            sub_small(&mut m, rsa::rem(&n, p));
+            if m[255] & 1 == 0 {
+                sub_small(&mut m, p);
+            }
+            // Step by 2p (odd, still divisible by p) until p is the smallest factor.
+            while rsa::SMALL_PRIMES
+                .iter()
+                .take_while(|&&q| q < p)
+                .any(|&q| rsa::rem(&m, q) == 0)
+            {
+                sub_small(&mut m, 2 * p);
+            }
+            assert_eq!(rsa::rem(&m, p), 0);
+            key_refused(&rsa_spki(&m, &[1, 0, 1]), &format!("small factor {p}"));
+        }
+        // 10007 is the first prime above the bound and is not checked.
+        let mut m = n.clone();
+        sub_small(&mut m, rsa::rem(&n, 10007));
+        if m[255] & 1 == 0 {
+            sub_small(&mut m, 10007);
+        }
+        if let Err(e) = check_public_key(&rsa_spki(&m, &[1, 0, 1])) {
+            assert!(!e.detail.contains("10007"), "{e}");
+        }
+    }
+
+    /// Big-endian helpers for building a ROCA-shaped modulus.
+    fn mul_small(n: &[u8], m: u32) -> Vec<u8> {
+        let mut out = vec![0u8; n.len() + 4];
+        let mut carry: u64 = 0;
+        for i in (0..n.len()).rev() {
+            let v = u64::from(n[i]) * u64::from(m) + carry;
+            out[i + 4] = v as u8;
+            carry = v >> 8;
+        }
+        for i in (0..4).rev() {
+            out[i] = carry as u8;
+            carry >>= 8;
+        }
+        trim(out)
+    }
+
+    fn add(a: &[u8], b: &[u8]) -> Vec<u8> {
+        let len = a.len().max(b.len()) + 1;
+        let mut out = vec![0u8; len];
+        let mut carry = 0u16;
+        for i in 0..len {
+            let x = if i < a.len() {
+                u16::from(a[a.len() - 1 - i])
+            } else {
+                0
+            };
+            let y = if i < b.len() {
+                u16::from(b[b.len() - 1 - i])
+            } else {
+                0
+            };
+            let s = x + y + carry;
+            out[len - 1 - i] = s as u8;
+            carry = s >> 8;
+        }
+        trim(out)
+    }
+
+    fn trim(v: Vec<u8>) -> Vec<u8> {
+        let first = v.iter().position(|&b| b != 0).unwrap_or(v.len() - 1);
+        v[first..].to_vec()
+    }
+
+    #[test]
+    fn roca_fingerprint_refused() {
+        // 65537^k has the fingerprint by construction; so does anything congruent to it
+        // modulo M = 3·5·…·167. Build n = 65537^127 + M·2^s + j·2M with 2048 bits, odd,
+        // and without small factors, then expect the ROCA refusal.
+        let mut g = vec![1u8];
+        for _ in 0..127 {
+            g = mul_small(&g, 65537);
+        }
+        assert!(rsa::roca_fingerprint(&g));
+        let mut m = vec![1u8];
+        for p in [
+            3u32, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83,
+            89, 97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
+        ] {
+            m = mul_small(&m, p);
+        }
+        // Shift M left until M·2^s has exactly 2048 bits.
+        let mut big_m = m.clone();
+        while big_m.len() < 256 || big_m[0] < 0x80 {
+            big_m = mul_small(&big_m, 2);
+        }
+        let two_m = mul_small(&m, 2);
+        let mut n = add(&g, &big_m);
+        let mut found = false;
+        for _ in 0..2000 {
+            assert!(rsa::roca_fingerprint(&n));
+            if n.len() == 256 {
+                let r = check_public_key(&rsa_spki(&n, &[1, 0, 1]));
+                if let Err(e) = &r
+                    && e.detail.contains("ROCA")
+                {
+                    found = true;
+                    break;
+                }
+            }
+            n = add(&n, &two_m);
+        }
+        assert!(found, "no ROCA-shaped modulus without small factors found");
+        // Real keys do not have the fingerprint.
+        for _ in 0..3 {
+            assert!(!rsa::roca_fingerprint(&rsa_modulus(&key_for(
+                KeyAlgorithm::Rsa2048
+            ))));
+        }
+    }
+
+    fn mul(a: &[u8], b: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u32; a.len() + b.len()];
+        for (i, &x) in a.iter().rev().enumerate() {
+            for (j, &y) in b.iter().rev().enumerate() {
+                out[i + j] += u32::from(x) * u32::from(y);
+                // Propagate eagerly so no cell overflows.
+                let mut k = i + j;
+                while out[k] > 0xff {
+                    let c = out[k] >> 8;
+                    out[k] &= 0xff;
+                    out[k + 1] += c;
+                    k += 1;
+                }
+            }
+        }
+        trim(out.iter().rev().map(|&v| v as u8).collect())
+    }
+
+    #[test]
+    fn fermat_close_factors_refused() {
+        // n = x·(x + d) with x, x + d free of small factors: Fermat finds a = x + d/2.
+        let mut rng = Rng(42);
+        let one_k = |rng: &mut Rng| {
+            let mut x: Vec<u8> = (0..128).map(|_| rng.next() as u8).collect();
+            x[0] |= 0xc0;
+            x[127] |= 1;
+            x
+        };
+        let clean = |v: &[u8]| rsa::SMALL_PRIMES.iter().all(|&p| rsa::rem(v, p) != 0);
+        let mut d_large = vec![0u8; 64];
+        d_large[0] = 0x01; // 2^504: still within the first Fermat step for 2048-bit n
+        for d in [vec![2u8], vec![0x01, 0x00, 0x00, 0x00, 0x00, 0x02], d_large] {
+            let (x, y) = loop {
+                let x = one_k(&mut rng);
+                let y = add(&x, &d);
+                if clean(&x) && clean(&y) {
+                    break (x, y);
+                }
+            };
+            let n = mul(&x, &y);
+            assert_eq!(n.len(), 256);
+            key_refused(&rsa_spki(&n, &[1, 0, 1]), "Fermat");
+        }
+        // A perfect square.
+        let x = loop {
+            let x = one_k(&mut rng);
+            if clean(&x) {
+                break x;
+            }
+        };
+        key_refused(&rsa_spki(&mul(&x, &x), &[1, 0, 1]), "Fermat");
+        // Far-apart factors of the same shape pass every check.
+        let (x, y) = loop {
+            let (x, y) = (one_k(&mut rng), one_k(&mut rng));
+            if clean(&x) && clean(&y) {
+                break (x, y);
+            }
+        };
+        assert!(check_public_key(&rsa_spki(&mul(&x, &y), &[1, 0, 1])).is_ok());
+    }
+
+    #[test]
+    fn ec_key_policy() {
+        let p256 = key_for(KeyAlgorithm::EcdsaP256);
+        let point = p256.der_bytes().to_vec();
+        let ec_alg = |curve: &str| alg_id(oid::EC_PUBLIC_KEY, Some(&oid_der(curve)));
+        assert!(check_public_key(&spki(&ec_alg(oid::P256), &point)).is_ok());
+        // P-521 and secp256k1 are refused by curve, before the point is looked at.
+        let p521 = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).unwrap();
+        key_refused(&p521.subject_public_key_info(), "P-521");
+        key_refused(&spki(&ec_alg(oid::SECP256K1), &point), "secp256k1");
+        key_refused(&spki(&ec_alg("1.3.132.0.33"), &point), "not accepted");
+        // Explicit parameters (RFC 5480 §2.1.1 specifiedCurve).
+        let explicit = seq(&[&[0x02, 0x01, 0x01], &seq(&[&oid_der("1.2.840.10045.1.1")])]);
+        key_refused(
+            &spki(&alg_id(oid::EC_PUBLIC_KEY, Some(&explicit)), &point),
+            "explicit",
+        );
+        key_refused(&spki(&alg_id(oid::EC_PUBLIC_KEY, None), &point), "no curve");
+        // Compressed point, infinity, wrong length, off-curve.
+        let mut compressed = vec![0x02 | (point[64] & 1)];
+        compressed.extend_from_slice(&point[1..33]);
+        key_refused(&spki(&ec_alg(oid::P256), &compressed), "compressed");
+        key_refused(&spki(&ec_alg(oid::P256), &[0x00]), "infinity");
+        key_refused(&spki(&ec_alg(oid::P384), &point), "expected 97");
+        let mut off = point.clone();
+        off[64] ^= 0x01;
+        key_refused(&spki(&ec_alg(oid::P256), &off), "not a point on the curve");
+        let mut zero = vec![0x04];
+        zero.extend([0u8; 64]);
+        key_refused(&spki(&ec_alg(oid::P256), &zero), "not a point on the curve");
+    }
+
+    #[test]
+    fn other_key_types() {
+        let ed = key_for(KeyAlgorithm::Ed25519);
+        let raw = ed.der_bytes();
+        key_refused(
+            &spki(&alg_id(oid::ED25519, None), &raw[..31]),
+            "expected 32",
+        );
+        key_refused(
+            &spki(&alg_id(oid::ED25519, Some(NULL)), raw),
+            "no parameters",
+        );
+        let ml = key_for(KeyAlgorithm::MlDsa44);
+        let raw = ml.der_bytes();
+        assert_eq!(raw.len(), 1312);
+        key_refused(
+            &spki(&alg_id(oid::ML_DSA_44, None), &raw[..1311]),
+            "expected 1312",
+        );
+        key_refused(&spki(&alg_id(oid::ML_DSA_65, None), raw), "expected 1952");
+        key_refused(&spki(&alg_id(oid::ML_DSA_87, None), raw), "expected 2592");
+        key_refused(&spki(&alg_id(oid::DSA, None), &[0x02, 0x01, 0x01]), "DSA");
+        key_refused(&spki(&alg_id(oid::X25519, None), &[0; 32]), "cannot sign");
+        key_refused(&spki(&alg_id(oid::ED448, None), &[0; 57]), "Ed448");
+        key_refused(&spki(&alg_id("1.2.3.4", None), &[0; 32]), "not accepted");
+        key_refused(
+            &spki(&alg_id(oid::RSASSA_PSS, None), &[0; 32]),
+            "RSASSA-PSS",
+        );
+        // Structure: trailing data, unused bits, non-DER.
+        let good = ed.subject_public_key_info();
+        key_refused(&[&good[..], &[0]].concat(), "trailing");
+        let mut unused = good.clone();
+        let pos = unused.len() - 33;
+        assert_eq!(unused[pos], 0);
+        unused[pos] = 1;
+        let last = unused.len() - 1;
+        unused[last] |= 1;
+        key_refused(&unused, "non-zero padding bits");
+        unused[last] &= 0xfe;
+        key_refused(&unused, "unused bits");
+        key_refused(&[], "DER");
+    }
+
+    // ---- B1 row 8: what the CSR requests ---------------------------------------------------
+
+    #[test]
+    fn requested_extensions_are_reported() {
+        let key = key_for(KeyAlgorithm::EcdsaP256);
+        let mut p = params(&["example.com"]);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyCertSign,
+        ];
+        p.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::CodeSigning,
+            ExtendedKeyUsagePurpose::Other(vec![1, 3, 6, 1, 4, 1, 99999, 1]),
+        ];
+        let mut unknown = CustomExtension::from_oid_content(&arcs("1.2.3.4"), vec![0x05, 0x00]);
+        unknown.set_criticality(true);
+        let noncritical = CustomExtension::from_oid_content(&arcs("1.2.3.5"), vec![0x05, 0x00]);
+        // nameConstraints: permittedSubtrees [0] { GeneralSubtree { dNSName "example.com" } }.
+        let nc_content = seq(&[&tlv(0xa0, &seq(&[&tlv(0x82, b"example.com")]))]);
+        let mut nc = CustomExtension::from_oid_content(&arcs(oid::NAME_CONSTRAINTS), nc_content);
+        nc.set_criticality(true);
+        p.custom_extensions = vec![unknown, noncritical, nc];
+        let v = verify_csr(&csr_with(&p, &key)).unwrap();
+        assert!(v.requests_ca);
+        assert!(v.requested_key_usage_cert_sign);
+        assert!(v.requests_name_constraints);
+        let mut ekus = v.requested_ekus.clone();
+        ekus.sort();
+        assert_eq!(
+            ekus,
+            vec![
+                "1.3.6.1.4.1.99999.1",
+                oid::EKU_SERVER_AUTH,
+                oid::EKU_CODE_SIGNING
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+            .tap_sort()
+        );
+        assert_eq!(
+            v.unknown_critical_extensions,
+            vec!["1.2.3.4".to_string(), oid::NAME_CONSTRAINTS.to_string()]
+        );
+        // cA=FALSE and crlSign.
+        let mut p = params(&["example.com"]);
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::CrlSign];
+        let v = verify_csr(&csr_with(&p, &key)).unwrap();
+        assert!(!v.requests_ca);
+        assert!(v.requested_key_usage_cert_sign);
+        assert!(!v.requests_name_constraints);
+        assert!(v.unknown_critical_extensions.is_empty());
+    }
+
+    trait TapSort {
+        fn tap_sort(self) -> Self;
+    }
+    impl TapSort for Vec<String> {
+        fn tap_sort(mut self) -> Self {
+            self.sort();
+            self
+        }
+    }
+
+    #[test]
+    fn duplicate_or_malformed_extensions_refused() {
+        let key = key_for(KeyAlgorithm::EcdsaP256);
+        let mut p = params(&[]);
+        p.custom_extensions = vec![
+            CustomExtension::from_oid_content(&arcs("1.2.3.4"), vec![0x05, 0x00]),
+            CustomExtension::from_oid_content(&arcs("1.2.3.4"), vec![0x05, 0x00]),
+        ];
+        refused(
+            verify_csr(&csr_with(&p, &key)),
+            RefusalCode::BadCsr,
+            "twice",
+        );
+        let mut p = params(&[]);
+        p.custom_extensions = vec![CustomExtension::from_oid_content(
+            &arcs(oid::EXT_BASIC_CONSTRAINTS),
+            vec![0x04, 0x00],
+        )];
+        refused(
+            verify_csr(&csr_with(&p, &key)),
+            RefusalCode::BadCsr,
+            "malformed",
+        );
+    }
+
+    // ---- B1 row 9: SAN types, identifiers in the CSR, CN ------------------------------------
+
+    fn san_csr(general_names: &[u8]) -> Vec<u8> {
+        let key = key_for(KeyAlgorithm::EcdsaP256);
+        let mut p = params(&[]);
+        p.custom_extensions = vec![CustomExtension::from_oid_content(
+            &arcs(oid::EXT_SAN),
+            seq(&[general_names]),
+        )];
+        csr_with(&p, &key)
+    }
+
+    #[test]
+    fn san_entries() {
+        let key = key_for(KeyAlgorithm::EcdsaP256);
+        let mut p = params(&[]);
+        p.subject_alt_names = vec![
+            SanType::DnsName("WWW.Example.com".try_into().unwrap()),
+            SanType::IpAddress("2001:db8::1".parse().unwrap()),
+            SanType::Rfc822Name("ops@Example.com".try_into().unwrap()),
+            SanType::URI("spiffe://example.org/ns/a".try_into().unwrap()),
+        ];
+        let v = verify_csr(&csr_with(&p, &key)).unwrap();
+        assert_eq!(
+            v.sans,
+            vec![
+                Identifier::Dns("www.example.com".into()),
+                Identifier::Ip("2001:db8::1".parse().unwrap()),
+                Identifier::Email("ops@example.com".into()),
+                Identifier::Uri("spiffe://example.org/ns/a".into()),
+            ]
+        );
+        assert!(v.subject_is_empty);
+        assert_eq!(v.common_name, None);
+
+        let mut p = params(&[]);
+        p.subject_alt_names = vec![SanType::DnsName("a_b.example.com".try_into().unwrap())];
+        refused(
+            verify_csr(&csr_with(&p, &key)),
+            RefusalCode::RejectedIdentifier,
+            "CSR subjectAltName",
+        );
+        refused(
+            verify_csr(&san_csr(&tlv(0x88, &oid_der("1.2.3")[2..]))),
+            RefusalCode::BadCsr,
+            "registeredID",
+        );
+        refused(
+            verify_csr(&san_csr(&tlv(0xa4, &seq(&[])))),
+            RefusalCode::BadCsr,
+            "directoryName",
+        );
+        refused(
+            verify_csr(&san_csr(&tlv(0x87, &[10, 0, 0, 1, 2]))),
+            RefusalCode::BadCsr,
+            "5 octets",
+        );
+        refused(verify_csr(&san_csr(&[])), RefusalCode::BadCsr, "empty");
+        let many: Vec<u8> = (0..=limits::MAX_SANS)
+            .flat_map(|i| tlv(0x82, format!("h{i}.example.com").as_bytes()))
+            .collect();
+        refused(
+            verify_csr(&san_csr(&many)),
+            RefusalCode::TooManyIdentifiers,
+            "at most",
+        );
+    }
+
+    #[test]
+    fn common_name() {
+        let key = key_for(KeyAlgorithm::EcdsaP256);
+        let mut p = params(&["example.com"]);
+        p.distinguished_name.push(DnType::OrganizationName, "Org");
+        p.distinguished_name.push(
+            DnType::CommonName,
+            DnValue::PrintableString("example.com".try_into().unwrap()),
+        );
+        let v = verify_csr(&csr_with(&p, &key)).unwrap();
+        assert_eq!(v.common_name.as_deref(), Some("example.com"));
+        assert!(!v.subject_is_empty);
+        let mut p = params(&["example.com"]);
+        p.distinguished_name
+            .push(DnType::OrganizationName, "Org only");
+        let v = verify_csr(&csr_with(&p, &key)).unwrap();
+        assert_eq!(v.common_name, None);
+        assert!(!v.subject_is_empty);
+        let mut p = params(&["example.com"]);
+        p.distinguished_name.push(
+            DnType::CommonName,
+            DnValue::BmpString("example.com".try_into().unwrap()),
+        );
+        refused(
+            verify_csr(&csr_with(&p, &key)),
+            RefusalCode::BadCsr,
+            "string type",
+        );
+        let mut p = params(&["example.com"]);
+        p.distinguished_name
+            .push(DnType::CommonName, "exa\u{0}mple.com");
+        refused(
+            verify_csr(&csr_with(&p, &key)),
+            RefusalCode::BadCsr,
+            "control",
+        );
+    }
+
+    #[test]
+    fn version_must_be_v1() {
+        let key = key_for(KeyAlgorithm::EcdsaP256);
+        let der = csr_with(&params(&["example.com"]), &key);
+        let (info, alg, _) = split(&der);
+        // certificationRequestInfo starts 30 LL 02 01 00 (or 30 81 LL …).
+        let mut info2 = info.clone();
+        let pos = info2
+            .windows(3)
+            .position(|w| w == [0x02, 0x01, 0x00])
+            .unwrap();
+        info2[pos + 2] = 0x01;
+        let sig = key.sign(&info2).unwrap();
+        refused(
+            verify_csr(&assemble(&info2, &alg, &sig)),
+            RefusalCode::BadCsr,
+            "version",
+        );
+    }
+
+    // ---- B1 row 10: size limits -----------------------------------------------------------
+
+    #[test]
+    fn oversized_refused() {
+        refused(
+            verify_csr(&vec![0x30; limits::MAX_CSR_DER_BYTES + 1]),
+            RefusalCode::BadCsr,
+            "at most",
+        );
+        assert!(decode_csr_input(&vec![0x30; limits::MAX_CSR_DER_BYTES * 3]).is_err());
+        let big =
+            base64::engine::general_purpose::STANDARD
+                .encode(vec![0u8; limits::MAX_CSR_DER_BYTES + 3]);
+        let e = decode_csr_input(big.as_bytes()).unwrap_err();
+        assert!(e.detail.contains("at most"), "{e}");
+    }
+
+    // ---- B1 row 11: malformed DER -----------------------------------------------------------
+
+    #[test]
+    fn input_decoding() {
+        let key = key_for(KeyAlgorithm::EcdsaP256);
+        let csr = params(&["example.com"]).serialize_request(&key).unwrap();
+        let der = csr.der().to_vec();
+        let pem = csr.pem().unwrap();
+        assert_eq!(decode_csr_input(pem.as_bytes()).unwrap(), der);
+        let new_label = pem.replace("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST");
+        assert_eq!(decode_csr_input(new_label.as_bytes()).unwrap(), der);
+        assert_eq!(decode_csr_input(&der).unwrap(), der);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        assert_eq!(decode_csr_input(b64.as_bytes()).unwrap(), der);
+        let wrapped: String = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| format!("{}\r\n", std::str::from_utf8(c).unwrap()))
+            .collect();
+        assert_eq!(decode_csr_input(wrapped.as_bytes()).unwrap(), der);
+        let cert_label = pem.replace("CERTIFICATE REQUEST", "CERTIFICATE");
+        assert!(decode_csr_input(cert_label.as_bytes()).is_err());
+        let extra = format!("{pem}junk");
+        assert!(decode_csr_input(extra.as_bytes()).is_err());
+        let broken = pem.replacen('M', "*", 1);
+        assert!(decode_csr_input(broken.as_bytes()).is_err());
+        assert!(decode_csr_input(b"").is_err());
+    }
+
+    #[test]
+    fn malformed_der_refused() {
+        let (_, der) = ec_csr();
+        assert!(verify_csr(&der).is_ok());
+        // Trailing byte.
+        let mut trailing = der.clone();
+        trailing.push(0);
+        refused(verify_csr(&trailing), RefusalCode::BadCsr, "trailing");
+        // Non-minimal length: the outer length with an extra leading zero octet.
+        assert_eq!(der[1], 0x81, "test CSR outer length form");
+        let body = &der[3..];
+        let non_min = [&[0x30, 0x82, 0x00, der[2]][..], body].concat();
+        refused(verify_csr(&non_min), RefusalCode::BadCsr, "non-minimal");
+        // Long form for a length below 128 (an inner element).
+        let mut long_short = vec![0x30];
+        let inner = [&[0x02, 0x81, 0x01, 0x00][..]].concat();
+        long_short.push(inner.len() as u8);
+        long_short.extend(&inner);
+        refused(verify_csr(&long_short), RefusalCode::BadCsr, "non-minimal");
+        // Five length octets.
+        let five = [&[0x30, 0x85, 0x00, 0x00, 0x00, 0x00, 0x01][..], &[0x05]].concat();
+        refused(verify_csr(&five), RefusalCode::BadCsr, "more than 4");
+        // BER indefinite length.
+        let indefinite = [&[0x30, 0x80][..], body, &[0x00, 0x00]].concat();
+        refused(verify_csr(&indefinite), RefusalCode::BadCsr, "indefinite");
+        // Wrong tag class for the outer element ([APPLICATION 16] constructed).
+        let mut wrong_class = der.clone();
+        wrong_class[0] = 0x70;
+        refused(
+            verify_csr(&wrong_class),
+            RefusalCode::BadCsr,
+            "unexpected element",
+        );
+        // Constructed OCTET STRING / primitive SEQUENCE.
+        refused(
+            verify_csr(&[0x24, 0x00]),
+            RefusalCode::BadCsr,
+            "constructed/primitive",
+        );
+        refused(
+            verify_csr(&[0x10, 0x00]),
+            RefusalCode::BadCsr,
+            "constructed/primitive",
+        );
+        // Bad BOOLEAN, non-minimal INTEGER, high tag number.
+        refused(
+            verify_csr(&[0x30, 0x03, 0x01, 0x01, 0x01]),
+            RefusalCode::BadCsr,
+            "BOOLEAN",
+        );
+        refused(
+            verify_csr(&[0x30, 0x04, 0x02, 0x02, 0x00, 0x01]),
+            RefusalCode::BadCsr,
+            "INTEGER",
+        );
+        refused(
+            verify_csr(&[0x30, 0x03, 0x1f, 0x21, 0x00]),
+            RefusalCode::BadCsr,
+            "high tag",
+        );
+        // Deep nesting: 33 levels is one too many; 100k levels is refused without recursion.
+        let mut deep = vec![0x05, 0x00];
+        for _ in 0..limits::MAX_ASN1_DEPTH {
+            deep = seq(&[&deep]);
+        }
+        refused(verify_csr(&deep), RefusalCode::BadCsr, "too deep");
+        let mut very_deep = Vec::new();
+        for _ in 0..10_000 {
+            very_deep.extend([0x30, 0x84, 0xff, 0xff, 0xff, 0xff]);
+        }
+        assert!(verify_csr(&very_deep).is_err());
+        // Signature BIT STRING with unused bits.
+        let (info, alg, signature) = split(&der);
+        let mut bits = vec![0x04];
+        bits.extend(&signature);
+        *bits.last_mut().unwrap() &= 0xf0;
+        let csr = seq(&[&info, &alg, &tlv(0x03, &bits)]);
+        refused(verify_csr(&csr), RefusalCode::BadCsr, "unused bits");
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
+            let key = key_for(alg);
+            let der = csr_with(&params(&["example.com", "10.0.0.1"]), &key);
+            for len in 0..der.len() {
+                assert!(
+                    verify_csr(&der[..len]).is_err(),
+                    "{alg} prefix {len} accepted"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn random_inputs_and_bit_flips_never_panic() {
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        let (_, der) = ec_csr();
+        let spki_der = key_for(KeyAlgorithm::Ed25519).subject_public_key_info();
+        for _ in 0..1000 {
+            let len = rng.below(300);
+            let mut junk: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            if !junk.is_empty() && rng.below(2) == 0 {
+                junk[0] = 0x30;
+            }
+            let _ = verify_csr(&junk);
+            let _ = check_public_key(&junk);
+            let _ = decode_csr_input(&junk);
+        }
+        for _ in 0..1500 {
+            let mut m = der.clone();
+            for _ in 0..=rng.below(3) {
+                let i = rng.below(m.len());
+                m[i] ^= 1 << rng.below(8);
+            }
+            // Two flips of the same bit cancel out; anything else must not verify.
+            if m != der {
+                assert!(verify_csr(&m).is_err(), "bit-flipped CSR verified");
+            }
+            let mut k = spki_der.clone();
+            let i = rng.below(k.len());
+            k[i] ^= 1 << rng.below(8);
+            let _ = check_public_key(&k);
+        }
+    }
+
+    #[test]
+    fn oid_text() {
+        assert_eq!(
+            der::oid_to_string(&oid_der("1.2.840.113549.1.1.11")[2..]).as_deref(),
+            Some("1.2.840.113549.1.1.11")
+        );
+        assert_eq!(
+            der::oid_to_string(&oid_der("2.999.3")[2..]).as_deref(),
+            Some("2.999.3")
+        );
+        assert_eq!(der::oid_to_string(&[0x81]), None);
+        assert_eq!(der::oid_to_string(&[0xff; 12]), None);
+        assert_eq!(der::oid_to_string(&[]), None);
     }
 }

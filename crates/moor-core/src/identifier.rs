@@ -478,7 +478,8 @@ fn check_dns_name(
     }
     if wildcard {
         let base = base_labels.join(".");
-        if psl().is_icann_tld(base_labels[base_labels.len() - 1]) && psl().is_public_suffix(&base) {
+        let top = base_labels.last().copied().unwrap_or_default();
+        if psl().is_icann_tld(top) && psl().is_public_suffix(&base) {
             return Err(reject(format!(
                 "wildcard {what} {} is directly under the public suffix {base}",
                 shown(input)
@@ -741,8 +742,10 @@ fn dns_glob(name: &str, pat: &str) -> bool {
     }
     match pat.strip_prefix("*.") {
         Some(base) => {
+            // Byte-wise, so a hand-built non-ASCII identifier cannot split a character.
+            let (name, base) = (name.as_bytes(), base.as_bytes());
             name.len() > base.len() + 1
-                && name.as_bytes()[name.len() - base.len() - 1] == b'.'
+                && name[name.len() - base.len() - 1] == b'.'
                 && name[name.len() - base.len()..].eq_ignore_ascii_case(base)
         }
         None => name.eq_ignore_ascii_case(pat),
@@ -1604,6 +1607,9 @@ mod tests {
             "uri:spiffe://example.org/ns/prod/sa/web"
         ));
         assert!(!matches_pattern(&uri, "spiffe://example.org/ns/dev/*"));
+        // Hand-built identifiers that no parser would return never make matching panic.
+        assert!(!matches_pattern(&dns("ééé.example.com"), "*.é.example.com"));
+        assert!(!matches_pattern(&dns("é"), "*.x"));
     }
 
     /// Random and mutated inputs never panic, whatever the parser.

@@ -95,7 +95,7 @@ pub fn lint_tbs(tbs: &[u8], expect: &Expectations) -> Result<(), Refusal> {
         if cn.chars().count() > crate::limits::MAX_COMMON_NAME_LEN {
             return Err(fail("subject.cn", "commonName longer than 64 characters"));
         }
-        if !expect.sans.is_empty() && !expect.sans.iter().any(|s| s.value() == *cn) {
+        if expect.cn_must_be_san && !expect.sans.iter().any(|s| s.value() == *cn) {
             return Err(fail("subject.cn", "commonName is not among the subjectAltNames"));
         }
     }

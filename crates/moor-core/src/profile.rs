@@ -3,8 +3,8 @@
 //! A profile fixes the issuer, the allowed subscriber key algorithms, lifetimes,
 //! key usage and extended key usage, which SAN types are allowed and name
 //! allow/deny patterns. The requester never sets CA bits, key usage or EKU.
-//! Built-in profiles: `tls-server`, `tls-client`, `mtls`, `code-signing`,
-//! `device`, `admin`; custom ones come from `mooring.toml` (`[profiles.NAME]`).
+//! Built-in profiles: `tls-server`, `public-tls`, `tls-client`, `mtls`,
+//! `code-signing`, `device`, `admin`; custom ones come from `mooring.toml` (`[profiles.NAME]`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -148,6 +148,13 @@ impl Profile {
         let list = [
             // TLS servers: 199 days max keeps within the CA/B Forum limit of 200 days (2026-03-15).
             Profile::builtin("tls-server", 90, 199, vec![ServerAuth], vec![Dns, Ip], false),
+            // Publicly-trusted-style TLS: Baseline Requirements identifier rules and the DV policy OID.
+            Profile {
+                public: true,
+                policies: vec!["2.23.140.1.2.1".into()],
+                key_algorithms: KeyAlgorithm::ALL.into_iter().filter(|a| a.allowed_for_public_tls()).collect(),
+                ..Profile::builtin("public-tls", 90, 199, vec![ServerAuth], vec![Dns, Ip], false)
+            },
             Profile::builtin("tls-client", 90, 397, vec![ClientAuth], vec![Dns, Ip, Uri, Email], true),
             Profile::builtin("mtls", 90, 199, vec![ServerAuth, ClientAuth], vec![Dns, Ip, Uri], false),
             Profile {
@@ -187,6 +194,9 @@ impl Profile {
         if self.san_types.is_empty() && !self.allow_cn_only {
             return bad(format!("profile {}: san_types is empty and allow_cn_only is false", self.name));
         }
+        if self.public && let Some(a) = self.key_algorithms.iter().find(|a| !a.allowed_for_public_tls()) {
+            return bad(format!("profile {}: public profiles allow only RSA and ECDSA P-256/P-384 keys (Baseline Requirements 6.1.5), not {a}", self.name));
+        }
         for p in &self.policies {
             if crate::template::parse_oid(p).is_none() {
                 return bad(format!("profile {}: policy {p:?} is not a dotted OID", self.name));
@@ -217,11 +227,11 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 /// Format a duration the way [`parse_duration`] reads it.
 pub fn format_duration(d: Duration) -> String {
     let s = d.as_secs();
-    if s % DAY == 0 {
+    if s.is_multiple_of(DAY) {
         format!("{}d", s / DAY)
-    } else if s % 3600 == 0 {
+    } else if s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
@@ -250,7 +260,7 @@ mod tests {
     #[test]
     fn builtins_are_valid() {
         let b = Profile::builtins();
-        for name in ["tls-server", "tls-client", "mtls", "code-signing", "device", "admin"] {
+        for name in ["tls-server", "public-tls", "tls-client", "mtls", "code-signing", "device", "admin"] {
             let p = &b[name];
             p.validate().unwrap();
             assert_eq!(p.name, name);

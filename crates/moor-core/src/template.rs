@@ -140,6 +140,8 @@ pub struct Expectations {
     pub subscriber_algorithm: KeyAlgorithm,
     pub sans: Vec<Identifier>,
     pub common_name: Option<String>,
+    /// The CN must be one of the SANs (TLS server profiles).
+    pub cn_must_be_san: bool,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pub max_lifetime: Duration,
@@ -213,8 +215,10 @@ pub fn prepare(profile: &Profile, issuer: &IssuerFacts, urls: &Urls, req: Subscr
         }
     }
 
-    // Subject CN (B1): at most 64 characters, never an IP address, always one of the SANs
-    // unless the profile allows CN-only certificates and there are no SANs.
+    // Subject CN (B1): at most 64 characters, never an IP address. For TLS server
+    // profiles it must be one of the SANs (BR 7.1.4.3); other profiles (devices, code
+    // signing) may carry a free-form name, and CN-only certificates where allowed.
+    let cn_must_be_san = profile.extended_key_usage.contains(&crate::profile::ExtendedKeyUsage::ServerAuth);
     let common_name = match req.common_name.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(cn) => {
@@ -231,6 +235,8 @@ pub fn prepare(profile: &Profile, issuer: &IssuerFacts, urls: &Urls, req: Subscr
                 if !profile.allow_cn_only {
                     return refuse(RefusalCode::BadCsr, format!("profile {} needs at least one subjectAltName", profile.name));
                 }
+                Some(cn.to_string())
+            } else if !cn_must_be_san {
                 Some(cn.to_string())
             } else {
                 let lower = cn.to_ascii_lowercase();
@@ -308,6 +314,7 @@ pub fn prepare(profile: &Profile, issuer: &IssuerFacts, urls: &Urls, req: Subscr
         subscriber_algorithm: req.key.algorithm,
         sans: sans.clone(),
         common_name: common_name.clone(),
+        cn_must_be_san,
         not_before,
         not_after,
         max_lifetime: profile.max_lifetime,

@@ -29,6 +29,16 @@ pub struct AppState {
     pub authority: Arc<Authority>,
 }
 
+/// The public read-only endpoints alone, for the plain-HTTP listener
+/// (CA certificates and the trust bundle; CRL and OCSP join them).
+pub fn public_app(authority: Arc<Authority>) -> Router {
+    let state = AppState { authority };
+    public::routes()
+        .layer(axum::extract::DefaultBodyLimit::max(moor_core::limits::MAX_BODY_BYTES))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(moor_core::limits::MAX_BODY_BYTES))
+        .with_state(state)
+}
+
 /// The whole HTTP application (all front doors), without the TLS layer.
 pub fn app(authority: Arc<Authority>) -> Router {
     let state = AppState { authority };

@@ -91,12 +91,15 @@ impl SqliteStore {
 
         // The writer: the only connection of this process that writes. WAL is a
         // persistent property of the file, so only this connection asks for it.
+        // Its statement cache holds the multi-row INSERTs of group commit.
         let writer_pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal))
+            .connect_with(
+                base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal).statement_cache_capacity(256),
+            )
             .await?;
 
         // Migrations run inside one BEGIN IMMEDIATE transaction (sqlx applies

@@ -86,7 +86,10 @@ pub struct ServeArgs {
     /// Address to listen on (overrides mooring.toml).
     #[arg(long)]
     pub listen: Option<String>,
-    /// Write the bound address to this file once listening (for scripts and tests).
+    /// Plain-HTTP listener for public endpoints (overrides mooring.toml; "" disables).
+    #[arg(long)]
+    pub http_listen: Option<String>,
+    /// Once listening, write the bound HTTPS address (line 1) and HTTP address (line 2, if any) here.
     #[arg(long)]
     pub addr_file: Option<PathBuf>,
 }

@@ -120,12 +120,32 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
     println!("  trust bundle: {url}/roots.pem  (also {})", env.home.roots_path().display());
     println!("  health:       {url}/health");
     println!("  data:         {}", env.home.dir.display());
+    let http_listen = a.http_listen.unwrap_or_else(|| env.config.http_listen.clone());
+    let http = if http_listen.is_empty() {
+        None
+    } else {
+        let l = tokio::net::TcpListener::bind(&http_listen).await.with_context(|| format!("cannot listen on {http_listen} (http_listen)"))?;
+        println!("  public HTTP:  http://{}  (CA certificates, trust bundle)", l.local_addr()?);
+        Some(l)
+    };
     if let Some(f) = &a.addr_file {
-        trust_anchor::write_atomic(f, local.to_string().as_bytes(), 0o644)?;
+        let mut text = format!("{local}\n");
+        if let Some(l) = &http {
+            text.push_str(&format!("{}\n", l.local_addr()?));
+        }
+        trust_anchor::write_atomic(f, text.as_bytes(), 0o644)?;
     }
+    let public = moor_server::public_app(auth.clone());
     let app = moor_server::app(auth);
+    let http_task = async move {
+        match http {
+            Some(l) => axum::serve(l, public).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         r = moor_server::serve_tls(listener, tls, app) => r?,
+        r = http_task => r?,
         _ = tokio::signal::ctrl_c() => eprintln!("shutting down"),
     }
     Ok(ExitCode::SUCCESS)

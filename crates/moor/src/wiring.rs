@@ -81,7 +81,7 @@ pub async fn authority(env: &Env, pass: &Passphrase) -> Result<Authority> {
             bail!("profile {name} names issuer {}, which is not an online issuer ({})", p.issuer, online.join(", "));
         }
     }
-    Ok(Authority::new(env.store.clone(), records, loaded, usable, env.config.public_url.clone(), env.clock.clone())?)
+    Ok(Authority::new(env.store.clone(), records, loaded, usable, env.config.revocation_url.clone(), env.clock.clone())?)
 }
 
 /// What init created, for the report.
@@ -216,6 +216,14 @@ pub const DEFAULT_CONFIG: &str = r#"# Mooring configuration. Every field has a s
 
 # Base URL written into certificates (OCSP, caIssuers and CRL distribution point URLs).
 # public_url = "https://localhost:8443"
+
+# Plain-HTTP listener for public read-only endpoints (CA certificates, trust bundle,
+# CRLs, OCSP); "" disables it.
+# http_listen = "127.0.0.1:8080"
+
+# Base URL written into certificates for OCSP, caIssuers and CRL distribution points
+# (plain HTTP, as RFC 5280 and the Baseline Requirements expect).
+# revocation_url = "http://127.0.0.1:8080"
 
 # SQLite database file (relative to this directory).
 # database = "mooring.db"

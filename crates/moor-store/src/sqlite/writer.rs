@@ -16,12 +16,13 @@
 //! the transaction cannot begin or commit, every caller of the group gets the
 //! error and nothing of the group is written.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{cert_columns, cert_from_row};
@@ -131,26 +132,232 @@ struct Head {
 async fn write_batch(pool: &SqlitePool, ops: &[Op]) -> Result<Vec<Result<Done, StoreError>>, sqlx::Error> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut head = read_head(&mut tx).await?;
-    let mut results = Vec::with_capacity(ops.len());
-    for op in ops {
-        sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
-        match apply(&mut tx, &head, op).await {
-            Ok((done, new_head)) => {
-                sqlx::query("RELEASE job").execute(&mut *tx).await?;
-                head = new_head;
-                results.push(Ok(done));
+
+    if let [op] = ops {
+        // Alone in its transaction: no savepoint needed, a failure rolls it all back.
+        return match apply(&mut tx, &head, op).await {
+            Ok((done, _)) => {
+                tx.commit().await?;
+                Ok(vec![Ok(done)])
             }
             Err(e) => {
-                // If SQLite already rolled the whole transaction back (I/O error,
-                // disk full), the savepoint is gone and this fails the batch.
-                sqlx::query("ROLLBACK TO job").execute(&mut *tx).await?;
-                sqlx::query("RELEASE job").execute(&mut *tx).await?;
-                results.push(Err(e));
+                tx.rollback().await?;
+                Ok(vec![Err(e)])
+            }
+        };
+    }
+
+    let mut results = Vec::with_capacity(ops.len());
+    let mut i = 0;
+    while i < ops.len() {
+        // A run of issuances is written with a few multi-row statements.
+        let run = ops[i..].iter().take_while(|op| matches!(op, Op::Issue { .. })).count();
+        if run >= 2 {
+            if let Some((done, new_head)) = bulk_issue(&mut tx, &head, &ops[i..i + run]).await? {
+                results.extend(done);
+                head = new_head;
+                i += run;
+                continue;
+            }
+            // The bulk insert failed and was rolled back: take the run one by one,
+            // so each job gets its own answer.
+        }
+        for op in &ops[i..i + run.max(1)] {
+            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+            match apply(&mut tx, &head, op).await {
+                Ok((done, new_head)) => {
+                    sqlx::query("RELEASE job").execute(&mut *tx).await?;
+                    head = new_head;
+                    results.push(Ok(done));
+                }
+                Err(e) => {
+                    // If SQLite already rolled the whole transaction back (I/O error,
+                    // disk full), the savepoint is gone and this fails the batch.
+                    sqlx::query("ROLLBACK TO job").execute(&mut *tx).await?;
+                    sqlx::query("RELEASE job").execute(&mut *tx).await?;
+                    results.push(Err(e));
+                }
             }
         }
+        i += run.max(1);
     }
     tx.commit().await?;
     Ok(results)
+}
+
+/// Row counts up to this get a statement of their own size.
+const EXACT_ROWS: usize = 32;
+/// Largest number of rows in one multi-row INSERT.
+const MAX_ROWS: usize = 256;
+
+/// Split `n` rows into chunks: exact below [`EXACT_ROWS`], powers of two up to
+/// [`MAX_ROWS`] above, so a group is at most a few statements and only about
+/// 35 distinct statements per table are ever prepared (and cached).
+fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let size = match n {
+            0 => return None,
+            n if n <= EXACT_ROWS => n,
+            n => (1 << n.ilog2()).min(MAX_ROWS),
+        };
+        n -= size;
+        Some(size)
+    })
+}
+
+/// `INSERT INTO {table} ({columns}) VALUES (?, …), …` for `rows` rows: placeholders only.
+fn multi_row_insert(table: &str, columns: &[&str], rows: usize) -> String {
+    let row = format!("({})", vec!["?"; columns.len()].join(", "));
+    format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), vec![row; rows].join(", "))
+}
+
+const CERT_INSERT_COLUMNS: [&str; 13] = [
+    "serial_hex",
+    "issuer_id",
+    "profile",
+    "subject",
+    "sans",
+    "not_before",
+    "not_after",
+    "requester",
+    "key_algorithm",
+    "fingerprint",
+    "spki_sha256",
+    "der",
+    "created_at",
+];
+const AUDIT_INSERT_COLUMNS: [&str; 8] = ["seq", "ts", "actor", "action", "subject", "detail", "prev_hash", "hash"];
+
+/// Record a run of issuances (all `Op::Issue`) with multi-row statements.
+///
+/// Duplicate serials (already stored, or earlier in the run) and unknown
+/// issuers are found by query first — the write lock is held, so nothing can
+/// change in between — and answered with their error; the rest are inserted.
+/// Everything happens inside one savepoint: if an insert fails anyway, the
+/// run is rolled back and `Ok(None)` asks the caller to retry it job by job.
+async fn bulk_issue(
+    conn: &mut SqliteConnection,
+    head: &Head,
+    run: &[Op],
+) -> Result<Option<(Vec<Result<Done, StoreError>>, Head)>, sqlx::Error> {
+    sqlx::query("SAVEPOINT bulk").execute(&mut *conn).await?;
+    match try_bulk_issue(conn, head, run).await {
+        Ok(done) => {
+            sqlx::query("RELEASE bulk").execute(&mut *conn).await?;
+            Ok(Some(done))
+        }
+        Err(error) => {
+            tracing::warn!(%error, jobs = run.len(), "bulk issuance insert failed; retrying job by job");
+            sqlx::query("ROLLBACK TO bulk").execute(&mut *conn).await?;
+            sqlx::query("RELEASE bulk").execute(&mut *conn).await?;
+            Ok(None)
+        }
+    }
+}
+
+async fn try_bulk_issue(
+    conn: &mut SqliteConnection,
+    head: &Head,
+    run: &[Op],
+) -> Result<(Vec<Result<Done, StoreError>>, Head), sqlx::Error> {
+    let jobs: Vec<(&NewCertificate, &NewAuditEntry)> = run
+        .iter()
+        .filter_map(|op| match op {
+            Op::Issue { cert, audit } => Some((cert, audit)),
+            _ => None,
+        })
+        .collect();
+    if jobs.len() != run.len() {
+        return Err(sqlx::Error::Protocol("internal: bulk_issue given a job that is not an issuance".into()));
+    }
+
+    // Which serials are taken and which issuers exist, in one round trip.
+    let serials = serde_json::Value::from(jobs.iter().map(|(c, _)| c.serial_hex.as_str()).collect::<Vec<_>>()).to_string();
+    let issuers = serde_json::Value::from(jobs.iter().map(|(c, _)| c.issuer_id.as_str()).collect::<Vec<_>>()).to_string();
+    let rows = sqlx::query(
+        "SELECT 0 AS what, serial_hex AS v FROM certificates WHERE serial_hex IN (SELECT value FROM json_each(?1)) \
+         UNION ALL SELECT 1, id FROM issuers WHERE id IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(&serials)
+    .bind(&issuers)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut taken = HashSet::new();
+    let mut known = HashSet::new();
+    for row in rows {
+        let what: i64 = row.try_get("what")?;
+        let v: String = row.try_get("v")?;
+        if what == 0 { taken.insert(v) } else { known.insert(v) };
+    }
+
+    let mut results = Vec::with_capacity(jobs.len());
+    let mut accepted = Vec::with_capacity(jobs.len());
+    for &(cert, audit) in &jobs {
+        if !taken.insert(cert.serial_hex.clone()) {
+            results.push(Err(StoreError::DuplicateSerial { issuer_id: cert.issuer_id.clone(), serial: cert.serial_hex.clone() }));
+        } else if !known.contains(&cert.issuer_id) {
+            results.push(Err(StoreError::NotFound { what: format!("issuer {}", cert.issuer_id) }));
+        } else {
+            results.push(Ok(Done::Unit));
+            accepted.push((cert, audit));
+        }
+    }
+
+    // Certificates (the AFTER INSERT trigger fills certificate_sans).
+    let mut rest = accepted.as_slice();
+    for size in chunk_sizes(accepted.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let sql = multi_row_insert("certificates", &CERT_INSERT_COLUMNS, size);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (cert, _) in chunk {
+            let sans = serde_json::Value::from(cert.sans.clone()).to_string();
+            query = query
+                .bind(&cert.serial_hex)
+                .bind(&cert.issuer_id)
+                .bind(&cert.profile)
+                .bind(&cert.subject)
+                .bind(sans)
+                .bind(cert.not_before)
+                .bind(cert.not_after)
+                .bind(&cert.requester)
+                .bind(&cert.key_algorithm)
+                .bind(&cert.fingerprint)
+                .bind(&cert.spki_sha256)
+                .bind(&cert.der)
+                .bind(cert.created_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+
+    // Their audit entries, chained in the order the certificates were accepted.
+    let mut entries = Vec::with_capacity(accepted.len());
+    let mut next = head.clone();
+    for (_, audit) in &accepted {
+        let seq = next.seq + 1;
+        let hash = audit_entry_hash(&next.hash, seq, audit.ts, &audit.actor, &audit.action, &audit.subject, &audit.detail);
+        entries.push((seq, *audit, std::mem::replace(&mut next, Head { seq, hash: hash.clone() }).hash, hash));
+    }
+    let mut rest = entries.as_slice();
+    for size in chunk_sizes(entries.len()) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let sql = multi_row_insert("audit_log", &AUDIT_INSERT_COLUMNS, size);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (seq, audit, prev_hash, hash) in chunk {
+            query = query
+                .bind(*seq)
+                .bind(audit.ts)
+                .bind(&audit.actor)
+                .bind(&audit.action)
+                .bind(&audit.subject)
+                .bind(&audit.detail)
+                .bind(prev_hash)
+                .bind(hash);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok((results, next))
 }
 
 async fn read_head(conn: &mut SqliteConnection) -> Result<Head, sqlx::Error> {

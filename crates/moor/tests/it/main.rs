@@ -1,0 +1,10 @@
+//! Integration tests: `moor serve` on 127.0.0.1:0 in a temporary home, driven over
+//! HTTPS and checked with third-party tools (openssl, pkilint, an independent
+//! ML-DSA verifier). Tools come from `scripts/install-peers`; a missing one fails
+//! the test with a message saying so, never skips it.
+
+mod api;
+mod durability;
+mod harness;
+mod issuance;
+mod refusals;
