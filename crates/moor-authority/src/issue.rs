@@ -234,3 +234,78 @@ fn prepared_sans(der: &[u8]) -> Result<Vec<String>, AuthorityError> {
 fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use moor_core::identifier::{IdentifierRules, parse_identifier};
+    use moor_core::profile::Profile;
+    use moor_keys::{KeyError, RcgenSigner};
+
+    use super::*;
+
+    /// A CA signer that counts how often it is asked to sign.
+    struct Counting {
+        key: SoftwareKey,
+        signs: AtomicUsize,
+    }
+    impl Signer for Counting {
+        fn algorithm(&self) -> KeyAlgorithm {
+            self.key.algorithm()
+        }
+        fn public_key_raw(&self) -> &[u8] {
+            self.key.public_key_raw()
+        }
+        fn spki_der(&self) -> Vec<u8> {
+            self.key.spki_der()
+        }
+        fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
+            self.signs.fetch_add(1, Ordering::SeqCst);
+            self.key.sign(msg)
+        }
+        fn describe(&self) -> String {
+            "test".into()
+        }
+    }
+
+    #[test]
+    fn a_lint_failure_means_the_ca_key_never_signs() {
+        let ca = Counting { key: SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap(), signs: AtomicUsize::new(0) };
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        p.distinguished_name.push(rcgen::DnType::CommonName, "Test CA");
+        let ca_der = p.self_signed(&RcgenSigner(&ca.key)).unwrap().der().to_vec();
+        let facts = moor_core::template::IssuerFacts::from_cert_der("t", &ca_der).unwrap();
+        let sub = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let key = moor_core::csr::check_public_key(&sub.spki_der()).unwrap();
+        let req = SubscriberRequest {
+            key: key.clone(),
+            sans: vec![parse_identifier("a.example.com", IdentifierRules::default()).unwrap()],
+            common_name: None,
+            lifetime: None,
+            requests_ca: false,
+            requests_cert_sign: false,
+            requests_name_constraints: false,
+            requested_ekus: vec![],
+            unknown_critical_extensions: vec![],
+        };
+        let profile = &Profile::builtins()["tls-server"];
+        let urls = Urls::for_issuer("http://pki.example.com", "t");
+        let now = time::OffsetDateTime::now_utc();
+
+        let good = prepare(profile, &facts, &urls, req.clone(), Serial::random().unwrap(), now).unwrap();
+        let der = sign_prepared(&ca, &ca_der, &key, &good).unwrap();
+        assert_eq!(ca.signs.load(Ordering::SeqCst), 1);
+        assert!(der.len() > 200);
+
+        // A template that asks for something the expectations do not allow (a CA flag).
+        let mut bad = prepare(profile, &facts, &urls, req, Serial::random().unwrap(), now).unwrap();
+        bad.params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        match sign_prepared(&ca, &ca_der, &key, &bad) {
+            Err(AuthorityError::Refused(r)) => assert_eq!(r.code, RefusalCode::LintFailed, "{r}"),
+            other => panic!("expected a lint refusal, got {:?}", other.map(|d| d.len())),
+        }
+        assert_eq!(ca.signs.load(Ordering::SeqCst), 1, "the CA key was not used for the refused certificate");
+    }
+}

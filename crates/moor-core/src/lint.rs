@@ -247,3 +247,134 @@ fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::identifier::IdentifierRules;
+    use crate::profile::Profile;
+    use crate::serial::Serial;
+    use crate::template::{IssuerFacts, SubscriberRequest, Urls, prepare};
+
+    /// Captures the TBS rcgen asks to sign, and signs with a real key.
+    struct Capture<'a> {
+        key: &'a rcgen::KeyPair,
+        tbs: Mutex<Vec<u8>>,
+    }
+    impl rcgen::PublicKeyData for Capture<'_> {
+        fn der_bytes(&self) -> &[u8] {
+            self.key.der_bytes()
+        }
+        fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+            rcgen::PublicKeyData::algorithm(self.key)
+        }
+    }
+    impl rcgen::SigningKey for Capture<'_> {
+        fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+            *self.tbs.lock().unwrap() = msg.to_vec();
+            self.key.sign(msg)
+        }
+    }
+
+    fn ca() -> (rcgen::KeyPair, Vec<u8>) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        p.distinguished_name.push(rcgen::DnType::CommonName, "Test CA");
+        p.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let cert = p.self_signed(&key).unwrap();
+        (key, cert.der().to_vec())
+    }
+
+    fn request(alg: &'static rcgen::SignatureAlgorithm, sans: &[&str]) -> SubscriberRequest {
+        let key = rcgen::KeyPair::generate_for(alg).unwrap();
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        let subject = crate::csr::check_public_key(&spki).unwrap();
+        SubscriberRequest {
+            key: subject,
+            sans: sans.iter().map(|s| crate::identifier::parse_identifier(s, IdentifierRules::default()).unwrap()).collect(),
+            common_name: None,
+            lifetime: None,
+            requests_ca: false,
+            requests_cert_sign: false,
+            requests_name_constraints: false,
+            requested_ekus: vec![],
+            unknown_critical_extensions: vec![],
+        }
+    }
+
+    /// Prepare and encode a TBS for `profile`, returning it with its expectations.
+    fn tbs_for(profile: &str, req: SubscriberRequest) -> (Vec<u8>, Expectations) {
+        let (ca_key, ca_der) = ca();
+        let facts = IssuerFacts::from_cert_der("test", &ca_der).unwrap();
+        let profile = &Profile::builtins()[profile];
+        let prepared = prepare(profile, &facts, &Urls::for_issuer("http://pki.example.com", "test"), req.clone(), Serial::random().unwrap(), ::time::OffsetDateTime::now_utc()).unwrap();
+        let capture = Capture { key: &ca_key, tbs: Mutex::new(vec![]) };
+        let issuer = rcgen::Issuer::from_ca_cert_der(&ca_der.clone().into(), &capture).unwrap();
+        prepared.params.signed_by(&req.key, &issuer).unwrap();
+        let tbs = capture.tbs.lock().unwrap().clone();
+        (tbs, prepared.expect)
+    }
+
+    #[test]
+    fn prepared_certificates_pass_their_own_lint() {
+        for (profile, alg, sans) in [
+            ("tls-server", &rcgen::PKCS_ECDSA_P256_SHA256, vec!["a.example.com", "10.0.0.1"]),
+            ("mtls", &rcgen::PKCS_ED25519, vec!["b.example.com"]),
+            ("tls-client", &rcgen::PKCS_ECDSA_P384_SHA384, vec!["user@example.com", "spiffe://example.org/x"]),
+            ("device", &rcgen::PKCS_ML_DSA_65, vec!["dev.example.com"]),
+        ] {
+            let (tbs, expect) = tbs_for(profile, request(alg, &sans));
+            lint_tbs(&tbs, &expect).unwrap_or_else(|e| panic!("{profile}: {e}"));
+        }
+    }
+
+    fn rule_of(r: Refusal) -> String {
+        assert_eq!(r.code, RefusalCode::LintFailed);
+        r.detail.split(':').next().unwrap().to_string()
+    }
+
+    #[test]
+    fn each_deviation_from_the_template_is_caught() {
+        let (tbs, expect) = tbs_for("tls-server", request(&rcgen::PKCS_ECDSA_P256_SHA256, &["a.example.com"]));
+        type Mutation = fn(&mut Expectations);
+        let cases: Vec<(&str, Mutation)> = vec![
+            ("serial.value", |e| e.serial = Serial::random().unwrap()),
+            ("issuer.name", |e| e.issuer_subject_der = vec![0x30, 0x00]),
+            ("validity.value", |e| e.not_after += ::time::Duration::seconds(1)),
+            ("validity.length", |e| e.max_lifetime = std::time::Duration::from_secs(3600)),
+            ("validity.issuer", |e| e.issuer_not_after = e.not_before),
+            ("spki", |e| e.spki_der = vec![0x30, 0x00]),
+            ("subject.cn", |e| e.common_name = Some("other.example.com".into())),
+            ("key_usage.key_encipherment", |e| e.key_encipherment = true),
+            ("eku.value", |e| e.ekus = vec!["1.3.6.1.5.5.7.3.2".into()]),
+            ("san.value", |e| e.sans.push(Identifier::Dns("b.example.com".into()))),
+            ("aki", |e| e.issuer_ski = vec![1, 2, 3]),
+            ("crldp", |e| e.urls.crl = None),
+            ("aia", |e| {
+                e.urls.ocsp = None;
+                e.urls.ca_issuers = None
+            }),
+            ("policies", |e| e.policies = vec!["2.23.140.1.2.1".into()]),
+        ];
+        for (rule, mutate) in cases {
+            let mut e = expect.clone();
+            mutate(&mut e);
+            let err = lint_tbs(&tbs, &e).expect_err(rule);
+            assert_eq!(rule_of(err), rule);
+        }
+    }
+
+    #[test]
+    fn garbage_and_truncated_tbs_are_refused_without_panic() {
+        let (tbs, expect) = tbs_for("tls-server", request(&rcgen::PKCS_ECDSA_P256_SHA256, &["a.example.com"]));
+        for n in 0..tbs.len() {
+            assert!(lint_tbs(&tbs[..n], &expect).is_err());
+        }
+        let mut extra = tbs.clone();
+        extra.push(0);
+        assert!(lint_tbs(&extra, &expect).is_err());
+    }
+}

@@ -20,13 +20,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    AdminTokenRecord, AuditEntry, AuditVerification, CertificateFilter, CertificateRecord, GENESIS_HASH, IssuerRecord,
-    NewAuditEntry, NewCertificate, Store, StoreError, verify_run,
+    AdminTokenRecord, AuditEntry, AuditVerification, CertificateFilter, CertificateRecord,
+    GENESIS_HASH, IssuerRecord, NewAuditEntry, NewCertificate, Store, StoreError, verify_run,
 };
 
 pub use writer::WriteStats;
@@ -75,7 +78,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("stats", &self.write_stats()).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("stats", &self.write_stats())
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,7 +103,10 @@ impl SqliteStore {
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(
-                base.clone().create_if_missing(true).journal_mode(SqliteJournalMode::Wal).statement_cache_capacity(256),
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .statement_cache_capacity(256),
             )
             .await?;
 
@@ -119,12 +127,22 @@ impl SqliteStore {
         let stats = Arc::new(writer::Stats::default());
         let (jobs, rx) = mpsc::channel(QUEUE);
         let writer = tokio::spawn(writer::run(writer_pool, rx, Arc::clone(&stats)));
-        Ok(SqliteStore { reader, jobs, writer, stats })
+        Ok(SqliteStore {
+            reader,
+            jobs,
+            writer,
+            stats,
+        })
     }
 
     /// Finish queued writes and close every connection.
     pub async fn close(self) {
-        let SqliteStore { reader, jobs, writer, .. } = self;
+        let SqliteStore {
+            reader,
+            jobs,
+            writer,
+            ..
+        } = self;
         drop(jobs);
         if let Err(e) = writer.await {
             tracing::error!(error = %e, "sqlite writer task failed");
@@ -140,19 +158,36 @@ impl SqliteStore {
     /// Hand `op` to the writer task and wait until its transaction committed.
     async fn write(&self, op: Op) -> Result<Done, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { op, reply }).await.map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
-        answer.await.map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
+        self.jobs
+            .send(Job { op, reply })
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
     }
 }
 
 fn unexpected(what: &str) -> StoreError {
-    StoreError::Corrupt(format!("internal: writer answered {what} with the wrong kind of result"))
+    StoreError::Corrupt(format!(
+        "internal: writer answered {what} with the wrong kind of result"
+    ))
 }
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn insert_issuer(&self, issuer: &IssuerRecord, audit: NewAuditEntry) -> Result<(), StoreError> {
-        match self.write(Op::Issuer { issuer: issuer.clone(), audit }).await? {
+    async fn insert_issuer(
+        &self,
+        issuer: &IssuerRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError> {
+        match self
+            .write(Op::Issuer {
+                issuer: issuer.clone(),
+                audit,
+            })
+            .await?
+        {
             Done::Unit => Ok(()),
             _ => Err(unexpected("insert_issuer")),
         }
@@ -181,7 +216,11 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn record_issuance(&self, cert: NewCertificate, audit: NewAuditEntry) -> Result<(), StoreError> {
+    async fn record_issuance(
+        &self,
+        cert: NewCertificate,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError> {
         match self.write(Op::Issue { cert, audit }).await? {
             Done::Unit => Ok(()),
             _ => Err(unexpected("record_issuance")),
@@ -195,15 +234,25 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", cert_columns!(), " FROM certificates WHERE serial_hex = ?1"))
-            .bind(serial_hex)
-            .fetch_optional(&self.reader)
-            .await?;
+    async fn get_certificate(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            cert_columns!(),
+            " FROM certificates WHERE serial_hex = ?1"
+        ))
+        .bind(serial_hex)
+        .fetch_optional(&self.reader)
+        .await?;
         row.as_ref().map(cert_from_row).transpose()
     }
 
-    async fn list_certificates(&self, filter: &CertificateFilter) -> Result<Vec<CertificateRecord>, StoreError> {
+    async fn list_certificates(
+        &self,
+        filter: &CertificateFilter,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
         if filter.limit <= 0 {
             // SQLite reads a negative LIMIT as "no limit"; a page of nothing is what was asked.
             return Ok(Vec::new());
@@ -227,14 +276,23 @@ impl Store for SqliteStore {
         reason: i32,
         audit: NewAuditEntry,
     ) -> Result<CertificateRecord, StoreError> {
-        let op = Op::Revoke { serial_hex: serial_hex.to_owned(), revoked_at, reason, audit };
+        let op = Op::Revoke {
+            serial_hex: serial_hex.to_owned(),
+            revoked_at,
+            reason,
+            audit,
+        };
         match self.write(op).await? {
             Done::Certificate(cert) => Ok(*cert),
             _ => Err(unexpected("revoke_certificate")),
         }
     }
 
-    async fn audit_entries(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_entries(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         if limit <= 0 {
             return Ok(Vec::new());
         }
@@ -297,11 +355,25 @@ impl Store for SqliteStore {
                 break;
             }
         }
-        Ok(AuditVerification { entries: verified, head_hash: head, first_failure: None })
+        Ok(AuditVerification {
+            entries: verified,
+            head_hash: head,
+            first_failure: None,
+        })
     }
 
-    async fn insert_admin_token(&self, token: &AdminTokenRecord, audit: NewAuditEntry) -> Result<(), StoreError> {
-        match self.write(Op::Token { token: token.clone(), audit }).await? {
+    async fn insert_admin_token(
+        &self,
+        token: &AdminTokenRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError> {
+        match self
+            .write(Op::Token {
+                token: token.clone(),
+                audit,
+            })
+            .await?
+        {
             Done::Unit => Ok(()),
             _ => Err(unexpected("insert_admin_token")),
         }
@@ -335,7 +407,11 @@ enum Arg<'a> {
 
 /// The SELECT for `filter` (placeholders only, never values) and its arguments in order.
 fn certificate_query(filter: &CertificateFilter) -> (String, Vec<Arg<'_>>) {
-    let mut sql = String::from(concat!("SELECT ", cert_columns!(), " FROM certificates WHERE 1 = 1"));
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        cert_columns!(),
+        " FROM certificates WHERE 1 = 1"
+    ));
     let mut args = Vec::new();
     if let Some(san) = &filter.san {
         // Tagged (`dns:a.example`) or bare (`a.example`, any type).
@@ -387,8 +463,9 @@ fn certificate_query(filter: &CertificateFilter) -> (String, Vec<Arg<'_>>) {
 /// A `certificates` row selected with [`cert_columns`].
 fn cert_from_row(row: &SqliteRow) -> Result<CertificateRecord, StoreError> {
     let sans: String = row.try_get("sans")?;
-    let sans: Vec<String> =
-        serde_json::from_str(&sans).map_err(|e| StoreError::Corrupt(format!("certificates.sans is not a JSON string array: {e}")))?;
+    let sans: Vec<String> = serde_json::from_str(&sans).map_err(|e| {
+        StoreError::Corrupt(format!("certificates.sans is not a JSON string array: {e}"))
+    })?;
     Ok(CertificateRecord {
         id: row.try_get("id")?,
         serial_hex: row.try_get("serial_hex")?,

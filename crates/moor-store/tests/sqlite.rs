@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use moor_store::sqlite::SqliteStore;
 use moor_store::{
-    AdminTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, GENESIS_HASH, IssuerRecord, NewAuditEntry, NewCertificate,
-    Store, StoreError,
+    AdminTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, GENESIS_HASH, IssuerRecord,
+    NewAuditEntry, NewCertificate, Store, StoreError,
 };
 use sqlx::{ConnectOptions, Connection, Row};
 
@@ -25,13 +25,22 @@ async fn open(path: &Path) -> SqliteStore {
 
 /// A second, independent connection for inspecting and tampering with the file.
 async fn raw(path: &Path) -> sqlx::SqliteConnection {
-    sqlx::sqlite::SqliteConnectOptions::new().filename(path).connect().await.expect("raw connection")
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .connect()
+        .await
+        .expect("raw connection")
 }
 
 fn issuer(id: &str, parent: Option<&str>) -> IssuerRecord {
     IssuerRecord {
         id: id.into(),
-        kind: if parent.is_some() { "intermediate" } else { "root" }.into(),
+        kind: if parent.is_some() {
+            "intermediate"
+        } else {
+            "root"
+        }
+        .into(),
         algorithm: "ecdsa-p256".into(),
         cert_der: vec![0x30, 0x82, 0x01, id.len() as u8],
         parent_id: parent.map(Into::into),
@@ -51,7 +60,13 @@ fn audit(action: &str, subject: &str) -> NewAuditEntry {
     }
 }
 
-fn cert(serial: &str, issuer: &str, profile: &str, sans: &[&str], not_after: i64) -> NewCertificate {
+fn cert(
+    serial: &str,
+    issuer: &str,
+    profile: &str,
+    sans: &[&str],
+    not_after: i64,
+) -> NewCertificate {
     NewCertificate {
         serial_hex: serial.into(),
         issuer_id: issuer.into(),
@@ -70,21 +85,34 @@ fn cert(serial: &str, issuer: &str, profile: &str, sans: &[&str], not_after: i64
 }
 
 fn serial(i: usize) -> String {
-    format!("{:032x}", 0x5a5a_0000_0000_0000_0000_0000_0000_0000u128 + i as u128)
+    format!(
+        "{:032x}",
+        0x5a5a_0000_0000_0000_0000_0000_0000_0000u128 + i as u128
+    )
 }
 
 fn filter() -> CertificateFilter {
-    CertificateFilter { limit: 1000, now: NOW, ..Default::default() }
+    CertificateFilter {
+        limit: 1000,
+        now: NOW,
+        ..Default::default()
+    }
 }
 
 async fn store_with_issuer(path: &Path) -> SqliteStore {
     let store = open(path).await;
-    store.insert_issuer(&issuer("default", None), audit("issuer.create", "default")).await.expect("issuer");
+    store
+        .insert_issuer(&issuer("default", None), audit("issuer.create", "default"))
+        .await
+        .expect("issuer");
     store
 }
 
 async fn all_audit(store: &SqliteStore) -> Vec<AuditEntry> {
-    store.audit_entries(0, i64::MAX).await.expect("audit entries")
+    store
+        .audit_entries(0, i64::MAX)
+        .await
+        .expect("audit entries")
 }
 
 fn serials(certs: &[CertificateRecord]) -> Vec<String> {
@@ -99,21 +127,50 @@ async fn issuers_certificates_and_tokens_round_trip() {
     let root = issuer("root", None);
     let mut inter = issuer("default", Some("root"));
     inter.created_at += 1;
-    store.insert_issuer(&root, audit("issuer.create", "root")).await.unwrap();
-    store.insert_issuer(&inter, audit("issuer.create", "default")).await.unwrap();
-    assert_eq!(store.list_issuers().await.unwrap(), vec![root.clone(), inter.clone()]);
+    store
+        .insert_issuer(&root, audit("issuer.create", "root"))
+        .await
+        .unwrap();
+    store
+        .insert_issuer(&inter, audit("issuer.create", "default"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_issuers().await.unwrap(),
+        vec![root.clone(), inter.clone()]
+    );
     assert!(matches!(
-        store.insert_issuer(&root, audit("issuer.create", "root")).await,
+        store
+            .insert_issuer(&root, audit("issuer.create", "root"))
+            .await,
         Err(StoreError::Conflict { .. })
     ));
     assert!(matches!(
-        store.insert_issuer(&issuer("orphan", Some("nope")), audit("issuer.create", "orphan")).await,
+        store
+            .insert_issuer(
+                &issuer("orphan", Some("nope")),
+                audit("issuer.create", "orphan")
+            )
+            .await,
         Err(StoreError::NotFound { .. })
     ));
 
-    let new = cert("0a1b2c", "default", "tls-server", &["dns:a.example", "ip:2001:db8::1"], NOW + 30 * DAY);
-    store.record_issuance(new.clone(), audit("issue", "0a1b2c")).await.unwrap();
-    let got = store.get_certificate("0a1b2c").await.unwrap().expect("stored");
+    let new = cert(
+        "0a1b2c",
+        "default",
+        "tls-server",
+        &["dns:a.example", "ip:2001:db8::1"],
+        NOW + 30 * DAY,
+    );
+    store
+        .record_issuance(new.clone(), audit("issue", "0a1b2c"))
+        .await
+        .unwrap();
+    let got = store
+        .get_certificate("0a1b2c")
+        .await
+        .unwrap()
+        .expect("stored");
     let expected = CertificateRecord {
         id: got.id,
         serial_hex: new.serial_hex,
@@ -140,25 +197,49 @@ async fn issuers_certificates_and_tokens_round_trip() {
     // An unknown issuer writes nothing, not even its audit entry.
     let before = all_audit(&store).await.len();
     assert!(matches!(
-        store.record_issuance(cert("77", "missing", "tls-server", &[], NOW), audit("issue", "77")).await,
+        store
+            .record_issuance(
+                cert("77", "missing", "tls-server", &[], NOW),
+                audit("issue", "77")
+            )
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(all_audit(&store).await.len(), before);
 
-    let token = AdminTokenRecord { id: "tok_1".into(), secret_sha256: vec![7; 32], name: "first admin".into(), created_at: NOW };
-    store.insert_admin_token(&token, audit("token.create", "tok_1")).await.unwrap();
-    assert_eq!(store.active_admin_tokens().await.unwrap(), vec![token.clone()]);
+    let token = AdminTokenRecord {
+        id: "tok_1".into(),
+        secret_sha256: vec![7; 32],
+        name: "first admin".into(),
+        created_at: NOW,
+    };
+    store
+        .insert_admin_token(&token, audit("token.create", "tok_1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.active_admin_tokens().await.unwrap(),
+        vec![token.clone()]
+    );
     assert!(matches!(
-        store.insert_admin_token(&token, audit("token.create", "tok_1")).await,
+        store
+            .insert_admin_token(&token, audit("token.create", "tok_1"))
+            .await,
         Err(StoreError::Conflict { .. })
     ));
     let mut conn = raw(&db(&dir)).await;
-    sqlx::query("UPDATE admin_tokens SET revoked_at = 1 WHERE id = 'tok_1'").execute(&mut conn).await.unwrap();
+    sqlx::query("UPDATE admin_tokens SET revoked_at = 1 WHERE id = 'tok_1'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(store.active_admin_tokens().await.unwrap(), vec![]);
 
     let log = all_audit(&store).await;
     let actions: Vec<_> = log.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["issuer.create", "issuer.create", "issue", "token.create"]);
+    assert_eq!(
+        actions,
+        ["issuer.create", "issuer.create", "issue", "token.create"]
+    );
     assert!(store.verify_audit().await.unwrap().ok());
 }
 
@@ -166,21 +247,57 @@ async fn issuers_certificates_and_tokens_round_trip() {
 async fn certificate_filters() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_issuer(&db(&dir)).await;
-    store.insert_issuer(&issuer("pq", None), audit("issuer.create", "pq")).await.unwrap();
+    store
+        .insert_issuer(&issuer("pq", None), audit("issuer.create", "pq"))
+        .await
+        .unwrap();
 
     let certs = [
-        cert("01", "default", "tls-server", &["dns:a.example", "dns:www.a.example"], NOW + 30 * DAY),
-        cert("02", "default", "tls-client", &["email:ops@a.example"], NOW + 5 * DAY),
-        cert("03", "pq", "tls-server", &["dns:b.example", "ip:10.0.0.1"], NOW + 60 * DAY),
+        cert(
+            "01",
+            "default",
+            "tls-server",
+            &["dns:a.example", "dns:www.a.example"],
+            NOW + 30 * DAY,
+        ),
+        cert(
+            "02",
+            "default",
+            "tls-client",
+            &["email:ops@a.example"],
+            NOW + 5 * DAY,
+        ),
+        cert(
+            "03",
+            "pq",
+            "tls-server",
+            &["dns:b.example", "ip:10.0.0.1"],
+            NOW + 60 * DAY,
+        ),
         cert("04", "pq", "tls-server", &["dns:a.example"], NOW - DAY), // expired
-        cert("05", "default", "tls-server", &["uri:spiffe://a.example/web"], NOW + 2 * DAY), // revoked below
+        cert(
+            "05",
+            "default",
+            "tls-server",
+            &["uri:spiffe://a.example/web"],
+            NOW + 2 * DAY,
+        ), // revoked below
         cert("06", "default", "device", &[], NOW - 2 * DAY), // expired, then revoked: counts as revoked
     ];
     for c in &certs {
-        store.record_issuance(c.clone(), audit("issue", &c.serial_hex)).await.unwrap();
+        store
+            .record_issuance(c.clone(), audit("issue", &c.serial_hex))
+            .await
+            .unwrap();
     }
-    store.revoke_certificate("05", NOW, 1, audit("revoke", "05")).await.unwrap();
-    store.revoke_certificate("06", NOW, 4, audit("revoke", "06")).await.unwrap();
+    store
+        .revoke_certificate("05", NOW, 1, audit("revoke", "05"))
+        .await
+        .unwrap();
+    store
+        .revoke_certificate("06", NOW, 4, audit("revoke", "06"))
+        .await
+        .unwrap();
 
     let list = |f: CertificateFilter| {
         let store = &store;
@@ -188,28 +305,138 @@ async fn certificate_filters() {
     };
     assert_eq!(list(filter()).await, ["01", "02", "03", "04", "05", "06"]);
     // SAN, tagged and bare.
-    assert_eq!(list(CertificateFilter { san: Some("dns:a.example".into()), ..filter() }).await, ["01", "04"]);
-    assert_eq!(list(CertificateFilter { san: Some("a.example".into()), ..filter() }).await, ["01", "04"]);
-    assert_eq!(list(CertificateFilter { san: Some("ip:10.0.0.1".into()), ..filter() }).await, ["03"]);
-    assert_eq!(list(CertificateFilter { san: Some("10.0.0.1".into()), ..filter() }).await, ["03"]);
-    assert_eq!(list(CertificateFilter { san: Some("spiffe://a.example/web".into()), ..filter() }).await, ["05"]);
-    assert_eq!(list(CertificateFilter { san: Some("ops@a.example".into()), ..filter() }).await, ["02"]);
-    assert_eq!(list(CertificateFilter { san: Some("dns:www".into()), ..filter() }).await, Vec::<String>::new());
-    assert_eq!(list(CertificateFilter { san: Some("ip:a.example".into()), ..filter() }).await, Vec::<String>::new());
-    // Profile and issuer.
-    assert_eq!(list(CertificateFilter { profile: Some("tls-server".into()), ..filter() }).await, ["01", "03", "04", "05"]);
-    assert_eq!(list(CertificateFilter { issuer_id: Some("pq".into()), ..filter() }).await, ["03", "04"]);
-    // Status, judged at `now`.
-    assert_eq!(list(CertificateFilter { status: Some("valid".into()), ..filter() }).await, ["01", "02", "03"]);
-    assert_eq!(list(CertificateFilter { status: Some("revoked".into()), ..filter() }).await, ["05", "06"]);
-    assert_eq!(list(CertificateFilter { status: Some("expired".into()), ..filter() }).await, ["04"]);
     assert_eq!(
-        list(CertificateFilter { status: Some("valid".into()), now: NOW + 10 * DAY, ..filter() }).await,
+        list(CertificateFilter {
+            san: Some("dns:a.example".into()),
+            ..filter()
+        })
+        .await,
+        ["01", "04"]
+    );
+    assert_eq!(
+        list(CertificateFilter {
+            san: Some("a.example".into()),
+            ..filter()
+        })
+        .await,
+        ["01", "04"]
+    );
+    assert_eq!(
+        list(CertificateFilter {
+            san: Some("ip:10.0.0.1".into()),
+            ..filter()
+        })
+        .await,
+        ["03"]
+    );
+    assert_eq!(
+        list(CertificateFilter {
+            san: Some("10.0.0.1".into()),
+            ..filter()
+        })
+        .await,
+        ["03"]
+    );
+    assert_eq!(
+        list(CertificateFilter {
+            san: Some("spiffe://a.example/web".into()),
+            ..filter()
+        })
+        .await,
+        ["05"]
+    );
+    assert_eq!(
+        list(CertificateFilter {
+            san: Some("ops@a.example".into()),
+            ..filter()
+        })
+        .await,
+        ["02"]
+    );
+    assert_eq!(
+        list(CertificateFilter {
+            san: Some("dns:www".into()),
+            ..filter()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list(CertificateFilter {
+            san: Some("ip:a.example".into()),
+            ..filter()
+        })
+        .await,
+        Vec::<String>::new()
+    );
+    // Profile and issuer.
+    assert_eq!(
+        list(CertificateFilter {
+            profile: Some("tls-server".into()),
+            ..filter()
+        })
+        .await,
+        ["01", "03", "04", "05"]
+    );
+    assert_eq!(
+        list(CertificateFilter {
+            issuer_id: Some("pq".into()),
+            ..filter()
+        })
+        .await,
+        ["03", "04"]
+    );
+    // Status, judged at `now`.
+    assert_eq!(
+        list(CertificateFilter {
+            status: Some("valid".into()),
+            ..filter()
+        })
+        .await,
+        ["01", "02", "03"]
+    );
+    assert_eq!(
+        list(CertificateFilter {
+            status: Some("revoked".into()),
+            ..filter()
+        })
+        .await,
+        ["05", "06"]
+    );
+    assert_eq!(
+        list(CertificateFilter {
+            status: Some("expired".into()),
+            ..filter()
+        })
+        .await,
+        ["04"]
+    );
+    assert_eq!(
+        list(CertificateFilter {
+            status: Some("valid".into()),
+            now: NOW + 10 * DAY,
+            ..filter()
+        })
+        .await,
         ["01", "03"]
     );
-    assert_eq!(list(CertificateFilter { status: Some("bogus".into()), ..filter() }).await, Vec::<String>::new());
+    assert_eq!(
+        list(CertificateFilter {
+            status: Some("bogus".into()),
+            ..filter()
+        })
+        .await,
+        Vec::<String>::new()
+    );
     // Expiring before.
-    assert_eq!(list(CertificateFilter { expiring_before: Some(NOW + 10 * DAY), ..filter() }).await, ["02", "04", "05", "06"]);
+    assert_eq!(
+        list(CertificateFilter {
+            expiring_before: Some(NOW + 10 * DAY),
+            ..filter()
+        })
+        .await,
+        ["02", "04", "05", "06"]
+    );
     // Combined with AND.
     assert_eq!(
         list(CertificateFilter {
@@ -222,18 +449,52 @@ async fn certificate_filters() {
         ["01"]
     );
     assert_eq!(
-        list(CertificateFilter { san: Some("a.example".into()), issuer_id: Some("pq".into()), ..filter() }).await,
+        list(CertificateFilter {
+            san: Some("a.example".into()),
+            issuer_id: Some("pq".into()),
+            ..filter()
+        })
+        .await,
         ["04"]
     );
     // Limit and cursor.
-    assert_eq!(list(CertificateFilter { limit: 2, ..filter() }).await, ["01", "02"]);
-    assert_eq!(list(CertificateFilter { limit: 0, ..filter() }).await, Vec::<String>::new());
+    assert_eq!(
+        list(CertificateFilter {
+            limit: 2,
+            ..filter()
+        })
+        .await,
+        ["01", "02"]
+    );
+    assert_eq!(
+        list(CertificateFilter {
+            limit: 0,
+            ..filter()
+        })
+        .await,
+        Vec::<String>::new()
+    );
     let first = store.get_certificate("02").await.unwrap().unwrap();
-    assert_eq!(list(CertificateFilter { after_id: Some(first.id), limit: 2, ..filter() }).await, ["03", "04"]);
+    assert_eq!(
+        list(CertificateFilter {
+            after_id: Some(first.id),
+            limit: 2,
+            ..filter()
+        })
+        .await,
+        ["03", "04"]
+    );
 
     // The revoked rows carry their revocation.
     let revoked = store.get_certificate("06").await.unwrap().unwrap();
-    assert_eq!((revoked.status.as_str(), revoked.revoked_at, revoked.revocation_reason), ("revoked", Some(NOW), Some(4)));
+    assert_eq!(
+        (
+            revoked.status.as_str(),
+            revoked.revoked_at,
+            revoked.revocation_reason
+        ),
+        ("revoked", Some(NOW), Some(4))
+    );
 }
 
 #[tokio::test]
@@ -242,14 +503,25 @@ async fn cursor_pagination_sees_every_row_once() {
     let store = store_with_issuer(&db(&dir)).await;
     for i in 0..250 {
         let s = serial(i);
-        store.record_issuance(cert(&s, "default", "tls-server", &["dns:x.example"], NOW + DAY), audit("issue", &s)).await.unwrap();
+        store
+            .record_issuance(
+                cert(&s, "default", "tls-server", &["dns:x.example"], NOW + DAY),
+                audit("issue", &s),
+            )
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut pages = Vec::new();
     let mut cursor = None;
     loop {
         let page = store
-            .list_certificates(&CertificateFilter { after_id: cursor, limit: 100, san: Some("x.example".into()), ..filter() })
+            .list_certificates(&CertificateFilter {
+                after_id: cursor,
+                limit: 100,
+                san: Some("x.example".into()),
+                ..filter()
+            })
             .await
             .unwrap();
         pages.push(page.len());
@@ -266,14 +538,25 @@ async fn duplicate_serial_fails_alone_in_a_concurrent_batch() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(store_with_issuer(&db(&dir)).await);
     let taken = serial(100_000);
-    store.record_issuance(cert(&taken, "default", "tls-server", &[], NOW + DAY), audit("issue", &taken)).await.unwrap();
+    store
+        .record_issuance(
+            cert(&taken, "default", "tls-server", &[], NOW + DAY),
+            audit("issue", &taken),
+        )
+        .await
+        .unwrap();
 
     let mut tasks = Vec::new();
     for i in 0..200 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
             let s = serial(i);
-            store.record_issuance(cert(&s, "default", "tls-server", &["dns:ok.example"], NOW + DAY), audit("issue", &s)).await
+            store
+                .record_issuance(
+                    cert(&s, "default", "tls-server", &["dns:ok.example"], NOW + DAY),
+                    audit("issue", &s),
+                )
+                .await
         }));
     }
     let mut dups = Vec::new();
@@ -283,7 +566,12 @@ async fn duplicate_serial_fails_alone_in_a_concurrent_batch() {
         dups.push(tokio::spawn(async move {
             let mut a = audit("issue", &taken);
             a.detail = format!(r#"{{"duplicate":{i}}}"#);
-            store.record_issuance(cert(&taken, "default", "dup", &["dns:dup.example"], NOW + DAY), a).await
+            store
+                .record_issuance(
+                    cert(&taken, "default", "dup", &["dns:dup.example"], NOW + DAY),
+                    a,
+                )
+                .await
         }));
         // Interleave with the good ones so they land in the same groups.
         tokio::task::yield_now().await;
@@ -295,7 +583,12 @@ async fn duplicate_serial_fails_alone_in_a_concurrent_batch() {
             let store = Arc::clone(&store);
             let racing = racing.clone();
             tokio::spawn(async move {
-                store.record_issuance(cert(&racing, "default", "race", &[], NOW + DAY), audit("issue", &racing)).await
+                store
+                    .record_issuance(
+                        cert(&racing, "default", "race", &[], NOW + DAY),
+                        audit("issue", &racing),
+                    )
+                    .await
             })
         })
         .collect();
@@ -317,15 +610,49 @@ async fn duplicate_serial_fails_alone_in_a_concurrent_batch() {
         out
     };
     assert_eq!(race.iter().filter(|r| r.is_ok()).count(), 1, "{race:?}");
-    assert!(race.iter().any(|r| matches!(r, Err(StoreError::DuplicateSerial { .. }))));
+    assert!(
+        race.iter()
+            .any(|r| matches!(r, Err(StoreError::DuplicateSerial { .. })))
+    );
 
     let log = all_audit(&store).await;
-    assert_eq!(log.len(), 1 + 1 + 200 + 1, "issuer, first cert, 200, one racer");
-    assert!(log.iter().all(|e| !e.detail.contains("duplicate")), "a refused duplicate left an audit entry");
-    let all = store.list_certificates(&CertificateFilter { limit: 10_000, ..filter() }).await.unwrap();
+    assert_eq!(
+        log.len(),
+        1 + 1 + 200 + 1,
+        "issuer, first cert, 200, one racer"
+    );
+    assert!(
+        log.iter().all(|e| !e.detail.contains("duplicate")),
+        "a refused duplicate left an audit entry"
+    );
+    let all = store
+        .list_certificates(&CertificateFilter {
+            limit: 10_000,
+            ..filter()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 1 + 200 + 1);
-    assert_eq!(store.get_certificate(&taken).await.unwrap().unwrap().profile, "tls-server", "never overwritten");
-    assert!(store.list_certificates(&CertificateFilter { san: Some("dup.example".into()), ..filter() }).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .get_certificate(&taken)
+            .await
+            .unwrap()
+            .unwrap()
+            .profile,
+        "tls-server",
+        "never overwritten"
+    );
+    assert!(
+        store
+            .list_certificates(&CertificateFilter {
+                san: Some("dup.example".into()),
+                ..filter()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let v = store.verify_audit().await.unwrap();
     assert!(v.ok(), "{v:?}");
     assert_eq!(v.entries, log.len() as i64);
@@ -336,18 +663,57 @@ async fn duplicate_serial_fails_alone_in_a_concurrent_batch() {
 
 /// Writes of every kind, including refused ones; returns the entries the log should hold.
 async fn mixed_writes(store: &SqliteStore) -> usize {
-    store.insert_issuer(&issuer("default", None), audit("issuer.create", "default")).await.unwrap();
+    store
+        .insert_issuer(&issuer("default", None), audit("issuer.create", "default"))
+        .await
+        .unwrap();
     for i in 0..5 {
         let s = serial(i);
-        store.record_issuance(cert(&s, "default", "tls-server", &["dns:m.example"], NOW + DAY), audit("issue", &s)).await.unwrap();
+        store
+            .record_issuance(
+                cert(&s, "default", "tls-server", &["dns:m.example"], NOW + DAY),
+                audit("issue", &s),
+            )
+            .await
+            .unwrap();
     }
-    store.append_audit(audit("refuse", "dns:evil.example")).await.unwrap();
-    store.revoke_certificate(&serial(2), NOW, 1, audit("revoke", &serial(2))).await.unwrap();
-    assert!(store.revoke_certificate(&serial(2), NOW, 1, audit("revoke", &serial(2))).await.is_err());
-    let token = AdminTokenRecord { id: "tok_a".into(), secret_sha256: vec![1; 32], name: "a".into(), created_at: NOW };
-    store.insert_admin_token(&token, audit("token.create", "tok_a")).await.unwrap();
-    assert!(store.record_issuance(cert(&serial(0), "default", "x", &[], NOW), audit("issue", "again")).await.is_err());
-    store.append_audit(audit("refuse", "dns:evil2.example")).await.unwrap();
+    store
+        .append_audit(audit("refuse", "dns:evil.example"))
+        .await
+        .unwrap();
+    store
+        .revoke_certificate(&serial(2), NOW, 1, audit("revoke", &serial(2)))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .revoke_certificate(&serial(2), NOW, 1, audit("revoke", &serial(2)))
+            .await
+            .is_err()
+    );
+    let token = AdminTokenRecord {
+        id: "tok_a".into(),
+        secret_sha256: vec![1; 32],
+        name: "a".into(),
+        created_at: NOW,
+    };
+    store
+        .insert_admin_token(&token, audit("token.create", "tok_a"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .record_issuance(
+                cert(&serial(0), "default", "x", &[], NOW),
+                audit("issue", "again")
+            )
+            .await
+            .is_err()
+    );
+    store
+        .append_audit(audit("refuse", "dns:evil2.example"))
+        .await
+        .unwrap();
     1 + 5 + 1 + 1 + 1 + 1
 }
 
@@ -358,7 +724,10 @@ async fn audit_chain_verifies_after_mixed_writes() {
     let n = mixed_writes(&store).await;
     let log = all_audit(&store).await;
     assert_eq!(log.len(), n);
-    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=n as i64).collect::<Vec<_>>());
+    assert_eq!(
+        log.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=n as i64).collect::<Vec<_>>()
+    );
     assert_eq!(log[0].prev_hash, GENESIS_HASH);
     for pair in log.windows(2) {
         assert_eq!(pair[1].prev_hash, pair[0].hash);
@@ -378,10 +747,17 @@ async fn edited_audit_entry_is_a_hash_mismatch_at_its_seq() {
     let n = mixed_writes(&store).await;
     let log = all_audit(&store).await;
     let mut conn = raw(&db(&dir)).await;
-    sqlx::query("UPDATE audit_log SET detail = '{\"subject\":\"someone else\"}' WHERE seq = 4").execute(&mut conn).await.unwrap();
+    sqlx::query("UPDATE audit_log SET detail = '{\"subject\":\"someone else\"}' WHERE seq = 4")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let v = store.verify_audit().await.unwrap();
     let failure = v.first_failure.clone().expect("tampering detected");
-    assert_eq!((failure.seq, failure.kind.as_str()), (4, "hash_mismatch"), "{v:?}");
+    assert_eq!(
+        (failure.seq, failure.kind.as_str()),
+        (4, "hash_mismatch"),
+        "{v:?}"
+    );
     assert_eq!(v.entries, 3);
     assert_eq!(v.head_hash, log[2].hash);
     assert!(n > 4);
@@ -393,16 +769,39 @@ async fn deleted_audit_entry_fails_at_the_following_seq() {
     let store = open(&db(&dir)).await;
     mixed_writes(&store).await;
     let mut conn = raw(&db(&dir)).await;
-    sqlx::query("DELETE FROM audit_log WHERE seq = 5").execute(&mut conn).await.unwrap();
-    let failure = store.verify_audit().await.unwrap().first_failure.expect("deletion detected");
+    sqlx::query("DELETE FROM audit_log WHERE seq = 5")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let failure = store
+        .verify_audit()
+        .await
+        .unwrap()
+        .first_failure
+        .expect("deletion detected");
     assert_eq!(failure.seq, 6, "{failure:?}");
     assert_eq!(failure.kind, "seq_gap");
 
     // Deleting and renumbering the rest to hide the gap breaks the link instead.
-    sqlx::query("UPDATE audit_log SET seq = 1 - seq WHERE seq > 5").execute(&mut conn).await.unwrap();
-    sqlx::query("UPDATE audit_log SET seq = -seq WHERE seq < 0").execute(&mut conn).await.unwrap();
-    let failure = store.verify_audit().await.unwrap().first_failure.expect("deletion detected");
-    assert_eq!((failure.seq, failure.kind.as_str()), (5, "broken_link"), "{failure:?}");
+    sqlx::query("UPDATE audit_log SET seq = 1 - seq WHERE seq > 5")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET seq = -seq WHERE seq < 0")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let failure = store
+        .verify_audit()
+        .await
+        .unwrap()
+        .first_failure
+        .expect("deletion detected");
+    assert_eq!(
+        (failure.seq, failure.kind.as_str()),
+        (5, "broken_link"),
+        "{failure:?}"
+    );
 }
 
 #[tokio::test]
@@ -413,11 +812,25 @@ async fn reordered_audit_entries_fail() {
     let mut conn = raw(&db(&dir)).await;
     // Swap the whole contents of rows 3 and 6 (every column but seq).
     let mut tx = conn.begin().await.unwrap();
-    sqlx::query("UPDATE audit_log SET seq = -3 WHERE seq = 3").execute(&mut *tx).await.unwrap();
-    sqlx::query("UPDATE audit_log SET seq = 3 WHERE seq = 6").execute(&mut *tx).await.unwrap();
-    sqlx::query("UPDATE audit_log SET seq = 6 WHERE seq = -3").execute(&mut *tx).await.unwrap();
+    sqlx::query("UPDATE audit_log SET seq = -3 WHERE seq = 3")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET seq = 3 WHERE seq = 6")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET seq = 6 WHERE seq = -3")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
-    let failure = store.verify_audit().await.unwrap().first_failure.expect("reorder detected");
+    let failure = store
+        .verify_audit()
+        .await
+        .unwrap()
+        .first_failure
+        .expect("reorder detected");
     assert_eq!(failure.seq, 3, "{failure:?}");
     assert_eq!(failure.kind, "broken_link");
 
@@ -442,8 +855,17 @@ async fn reordered_audit_entries_fail() {
             .await
             .unwrap();
     }
-    let failure = store.verify_audit().await.unwrap().first_failure.expect("reorder detected");
-    assert_eq!((failure.seq, failure.kind.as_str()), (3, "hash_mismatch"), "{failure:?}");
+    let failure = store
+        .verify_audit()
+        .await
+        .unwrap()
+        .first_failure
+        .expect("reorder detected");
+    assert_eq!(
+        (failure.seq, failure.kind.as_str()),
+        (3, "hash_mismatch"),
+        "{failure:?}"
+    );
 }
 
 #[tokio::test]
@@ -458,7 +880,15 @@ async fn empty_and_single_entry_logs_verify() {
     assert_eq!((entry.seq, entry.prev_hash.as_str()), (1, GENESIS_HASH));
     assert_eq!(
         entry.hash,
-        moor_store::audit_entry_hash(GENESIS_HASH, 1, entry.ts, &entry.actor, &entry.action, &entry.subject, &entry.detail)
+        moor_store::audit_entry_hash(
+            GENESIS_HASH,
+            1,
+            entry.ts,
+            &entry.actor,
+            &entry.action,
+            &entry.subject,
+            &entry.detail
+        )
     );
     let v = store.verify_audit().await.unwrap();
     assert!(v.ok());
@@ -474,7 +904,10 @@ async fn verify_pages_through_a_long_log() {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
             for i in 0..2_600 {
-                store.append_audit(audit("refuse", &format!("{t}-{i}"))).await.unwrap();
+                store
+                    .append_audit(audit("refuse", &format!("{t}-{i}")))
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -486,9 +919,15 @@ async fn verify_pages_through_a_long_log() {
     assert_eq!(v.entries, 20_800);
     // A break in the third page is found and named.
     let mut conn = raw(&db(&dir)).await;
-    sqlx::query("UPDATE audit_log SET actor = 'root' WHERE seq = 20001").execute(&mut conn).await.unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'root' WHERE seq = 20001")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let v = store.verify_audit().await.unwrap();
-    assert_eq!(v.first_failure.map(|f| (f.seq, f.kind)), Some((20_001, "hash_mismatch".to_string())));
+    assert_eq!(
+        v.first_failure.map(|f| (f.seq, f.kind)),
+        Some((20_001, "hash_mismatch".to_string()))
+    );
     assert_eq!(v.entries, 20_000);
 }
 
@@ -508,7 +947,13 @@ async fn two_stores_on_one_file_keep_one_chain() {
                     if i % 3 == 0 {
                         store.append_audit(audit("refuse", &s)).await.unwrap();
                     } else {
-                        store.record_issuance(cert(&s, "default", "tls-server", &[], NOW + DAY), audit("issue", &s)).await.unwrap();
+                        store
+                            .record_issuance(
+                                cert(&s, "default", "tls-server", &[], NOW + DAY),
+                                audit("issue", &s),
+                            )
+                            .await
+                            .unwrap();
                     }
                 }
             }));
@@ -522,21 +967,30 @@ async fn two_stores_on_one_file_keep_one_chain() {
         assert!(v.ok(), "{v:?}");
         assert_eq!(v.entries, 1 + 2 * 4 * 75);
     }
-    println!("store a: {:?}\nstore b: {:?}", a.write_stats(), b.write_stats());
+    println!(
+        "store a: {:?}\nstore b: {:?}",
+        a.write_stats(),
+        b.write_stats()
+    );
 }
 
 /// Spawned by `a_second_process_keeps_one_chain`: appends to the file named by
 /// MOOR_STORE_CHILD_DB. Without that variable it does nothing.
 #[tokio::test]
 async fn child_appender() {
-    let Ok(path) = std::env::var("MOOR_STORE_CHILD_DB") else { return };
+    let Ok(path) = std::env::var("MOOR_STORE_CHILD_DB") else {
+        return;
+    };
     let store = Arc::new(open(Path::new(&path)).await);
     let mut tasks = Vec::new();
     for t in 0..4 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
             for i in 0..100 {
-                store.append_audit(audit("child", &format!("{t}-{i}"))).await.unwrap();
+                store
+                    .append_audit(audit("child", &format!("{t}-{i}")))
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -561,14 +1015,20 @@ async fn a_second_process_keeps_one_chain() {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
             for i in 0..100 {
-                store.append_audit(audit("parent", &format!("{t}-{i}"))).await.unwrap();
+                store
+                    .append_audit(audit("parent", &format!("{t}-{i}")))
+                    .await
+                    .unwrap();
             }
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "child process failed: {status}");
     let v = store.verify_audit().await.unwrap();
     assert!(v.ok(), "{v:?}");
@@ -581,21 +1041,50 @@ async fn a_second_process_keeps_one_chain() {
 async fn revoke_twice_and_unknown() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with_issuer(&db(&dir)).await;
-    store.record_issuance(cert("aa", "default", "tls-server", &[], NOW + DAY), audit("issue", "aa")).await.unwrap();
-    let revoked = store.revoke_certificate("aa", NOW + 5, 1, audit("revoke", "aa")).await.unwrap();
-    assert_eq!((revoked.status.as_str(), revoked.revoked_at, revoked.revocation_reason), ("revoked", Some(NOW + 5), Some(1)));
-    assert_eq!(store.get_certificate("aa").await.unwrap(), Some(revoked.clone()));
+    store
+        .record_issuance(
+            cert("aa", "default", "tls-server", &[], NOW + DAY),
+            audit("issue", "aa"),
+        )
+        .await
+        .unwrap();
+    let revoked = store
+        .revoke_certificate("aa", NOW + 5, 1, audit("revoke", "aa"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            revoked.status.as_str(),
+            revoked.revoked_at,
+            revoked.revocation_reason
+        ),
+        ("revoked", Some(NOW + 5), Some(1))
+    );
+    assert_eq!(
+        store.get_certificate("aa").await.unwrap(),
+        Some(revoked.clone())
+    );
     let entries = all_audit(&store).await.len();
     assert!(matches!(
         store.revoke_certificate("aa", NOW + 9, 4, audit("revoke", "aa")).await,
         Err(StoreError::AlreadyRevoked { serial }) if serial == "aa"
     ));
     assert!(matches!(
-        store.revoke_certificate("bb", NOW, 1, audit("revoke", "bb")).await,
+        store
+            .revoke_certificate("bb", NOW, 1, audit("revoke", "bb"))
+            .await,
         Err(StoreError::NotFound { .. })
     ));
-    assert_eq!(all_audit(&store).await.len(), entries, "refused revocations leave no audit entry");
-    assert_eq!(store.get_certificate("aa").await.unwrap(), Some(revoked), "first revocation kept");
+    assert_eq!(
+        all_audit(&store).await.len(),
+        entries,
+        "refused revocations leave no audit entry"
+    );
+    assert_eq!(
+        store.get_certificate("aa").await.unwrap(),
+        Some(revoked),
+        "first revocation kept"
+    );
 }
 
 #[tokio::test]
@@ -612,18 +1101,24 @@ async fn everything_survives_reopen_and_migrations_are_idempotent() {
 
     let schema = |path: PathBuf| async move {
         let mut conn = raw(&path).await;
-        let objects: Vec<String> = sqlx::query_scalar("SELECT type || ' ' || name FROM sqlite_schema ORDER BY 1")
-            .fetch_all(&mut conn)
+        let objects: Vec<String> =
+            sqlx::query_scalar("SELECT type || ' ' || name FROM sqlite_schema ORDER BY 1")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let migrations: Vec<(i64, i64)> = sqlx::query(
+            "SELECT version, CAST(success AS INTEGER) FROM _sqlx_migrations ORDER BY version",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut conn)
             .await
             .unwrap();
-        let migrations: Vec<(i64, i64)> = sqlx::query("SELECT version, CAST(success AS INTEGER) FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
         (objects, migrations, journal)
     };
     let first = schema(path.clone()).await;
@@ -639,13 +1134,23 @@ async fn everything_survives_reopen_and_migrations_are_idempotent() {
         let v = store.verify_audit().await.unwrap();
         assert!(v.ok() && v.entries == n as i64, "{v:?}");
         store.close().await;
-        assert_eq!(schema(path.clone()).await, first, "reopening changed the schema");
+        assert_eq!(
+            schema(path.clone()).await,
+            first,
+            "reopening changed the schema"
+        );
     }
 
     // The chain continues across reopen.
     let store = open(&path).await;
-    let next = store.append_audit(audit("refuse", "after reopen")).await.unwrap();
-    assert_eq!((next.seq, next.prev_hash.as_str()), (n as i64 + 1, log[n - 1].hash.as_str()));
+    let next = store
+        .append_audit(audit("refuse", "after reopen"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (next.seq, next.prev_hash.as_str()),
+        (n as i64 + 1, log[n - 1].hash.as_str())
+    );
     assert!(store.verify_audit().await.unwrap().ok());
 }
 
@@ -655,15 +1160,24 @@ async fn a_changed_applied_migration_is_refused() {
     let path = db(&dir);
     open(&path).await.close().await;
     let mut conn = raw(&path).await;
-    sqlx::query("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 1").execute(&mut conn).await.unwrap();
-    assert!(matches!(SqliteStore::open(&path).await, Err(StoreError::Migrate(_))));
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 1")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(matches!(
+        SqliteStore::open(&path).await,
+        Err(StoreError::Migrate(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn throughput_of_record_issuance() {
     const TOTAL: usize = 10_000;
     // MOOR_STORE_BENCH_TASKS overrides the number of concurrent callers.
-    let tasks_n: usize = std::env::var("MOOR_STORE_BENCH_TASKS").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+    let tasks_n: usize = std::env::var("MOOR_STORE_BENCH_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(store_with_issuer(&db(&dir)).await);
     let der = vec![0x30; 600]; // about the size of a P-256 leaf certificate
@@ -675,7 +1189,13 @@ async fn throughput_of_record_issuance() {
         tasks.push(tokio::spawn(async move {
             for i in (t..TOTAL).step_by(tasks_n) {
                 let s = serial(i);
-                let mut c = cert(&s, "default", "tls-server", &["dns:svc.example", "dns:svc.internal"], NOW + 7 * DAY);
+                let mut c = cert(
+                    &s,
+                    "default",
+                    "tls-server",
+                    &["dns:svc.example", "dns:svc.internal"],
+                    NOW + 7 * DAY,
+                );
                 c.der = der.clone();
                 store.record_issuance(c, audit("issue", &s)).await.unwrap();
             }
@@ -695,9 +1215,17 @@ async fn throughput_of_record_issuance() {
         stats.jobs as f64 / stats.batches as f64,
         stats.max_batch
     );
-    let unique: BTreeSet<_> = serials(&store.list_certificates(&CertificateFilter { limit: 20_000, ..filter() }).await.unwrap())
-        .into_iter()
-        .collect();
+    let unique: BTreeSet<_> = serials(
+        &store
+            .list_certificates(&CertificateFilter {
+                limit: 20_000,
+                ..filter()
+            })
+            .await
+            .unwrap(),
+    )
+    .into_iter()
+    .collect();
     assert_eq!(unique.len(), TOTAL);
     assert!(store.verify_audit().await.unwrap().ok());
 }

@@ -27,8 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{cert_columns, cert_from_row};
 use crate::{
-    AdminTokenRecord, AuditEntry, CertificateRecord, GENESIS_HASH, IssuerRecord, NewAuditEntry, NewCertificate, StoreError,
-    audit_entry_hash,
+    AdminTokenRecord, AuditEntry, CertificateRecord, GENESIS_HASH, IssuerRecord, NewAuditEntry,
+    NewCertificate, StoreError, audit_entry_hash,
 };
 
 /// Most jobs committed by one transaction.
@@ -42,11 +42,27 @@ pub(super) struct Job {
 
 /// What to write.
 pub(super) enum Op {
-    Issue { cert: NewCertificate, audit: NewAuditEntry },
-    Audit { audit: NewAuditEntry },
-    Revoke { serial_hex: String, revoked_at: i64, reason: i32, audit: NewAuditEntry },
-    Issuer { issuer: IssuerRecord, audit: NewAuditEntry },
-    Token { token: AdminTokenRecord, audit: NewAuditEntry },
+    Issue {
+        cert: NewCertificate,
+        audit: NewAuditEntry,
+    },
+    Audit {
+        audit: NewAuditEntry,
+    },
+    Revoke {
+        serial_hex: String,
+        revoked_at: i64,
+        reason: i32,
+        audit: NewAuditEntry,
+    },
+    Issuer {
+        issuer: IssuerRecord,
+        audit: NewAuditEntry,
+    },
+    Token {
+        token: AdminTokenRecord,
+        audit: NewAuditEntry,
+    },
 }
 
 /// What a committed job answers.
@@ -111,7 +127,9 @@ pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, stats: Ar
                 for reply in replies {
                     // sqlx::Error is not Clone: the first caller gets the original,
                     // the others an I/O error carrying its text.
-                    let e = first.take().unwrap_or_else(|| sqlx::Error::Io(std::io::Error::other(shared.clone())));
+                    let e = first
+                        .take()
+                        .unwrap_or_else(|| sqlx::Error::Io(std::io::Error::other(shared.clone())));
                     let _ = reply.send(Err(StoreError::Database(e)));
                 }
             }
@@ -129,7 +147,10 @@ struct Head {
 
 /// Run `ops` in one transaction; the per-job results, or the error that
 /// stopped the whole transaction (nothing committed).
-async fn write_batch(pool: &SqlitePool, ops: &[Op]) -> Result<Vec<Result<Done, StoreError>>, sqlx::Error> {
+async fn write_batch(
+    pool: &SqlitePool,
+    ops: &[Op],
+) -> Result<Vec<Result<Done, StoreError>>, sqlx::Error> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut head = read_head(&mut tx).await?;
 
@@ -151,7 +172,10 @@ async fn write_batch(pool: &SqlitePool, ops: &[Op]) -> Result<Vec<Result<Done, S
     let mut i = 0;
     while i < ops.len() {
         // A run of issuances is written with a few multi-row statements.
-        let run = ops[i..].iter().take_while(|op| matches!(op, Op::Issue { .. })).count();
+        let run = ops[i..]
+            .iter()
+            .take_while(|op| matches!(op, Op::Issue { .. }))
+            .count();
         if run >= 2 {
             if let Some((done, new_head)) = bulk_issue(&mut tx, &head, &ops[i..i + run]).await? {
                 results.extend(done);
@@ -208,7 +232,11 @@ fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
 /// `INSERT INTO {table} ({columns}) VALUES (?, …), …` for `rows` rows: placeholders only.
 fn multi_row_insert(table: &str, columns: &[&str], rows: usize) -> String {
     let row = format!("({})", vec!["?"; columns.len()].join(", "));
-    format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), vec![row; rows].join(", "))
+    format!(
+        "INSERT INTO {table} ({}) VALUES {}",
+        columns.join(", "),
+        vec![row; rows].join(", ")
+    )
 }
 
 const CERT_INSERT_COLUMNS: [&str; 13] = [
@@ -226,7 +254,16 @@ const CERT_INSERT_COLUMNS: [&str; 13] = [
     "der",
     "created_at",
 ];
-const AUDIT_INSERT_COLUMNS: [&str; 8] = ["seq", "ts", "actor", "action", "subject", "detail", "prev_hash", "hash"];
+const AUDIT_INSERT_COLUMNS: [&str; 8] = [
+    "seq",
+    "ts",
+    "actor",
+    "action",
+    "subject",
+    "detail",
+    "prev_hash",
+    "hash",
+];
 
 /// Record a run of issuances (all `Op::Issue`) with multi-row statements.
 ///
@@ -268,12 +305,24 @@ async fn try_bulk_issue(
         })
         .collect();
     if jobs.len() != run.len() {
-        return Err(sqlx::Error::Protocol("internal: bulk_issue given a job that is not an issuance".into()));
+        return Err(sqlx::Error::Protocol(
+            "internal: bulk_issue given a job that is not an issuance".into(),
+        ));
     }
 
     // Which serials are taken and which issuers exist, in one round trip.
-    let serials = serde_json::Value::from(jobs.iter().map(|(c, _)| c.serial_hex.as_str()).collect::<Vec<_>>()).to_string();
-    let issuers = serde_json::Value::from(jobs.iter().map(|(c, _)| c.issuer_id.as_str()).collect::<Vec<_>>()).to_string();
+    let serials = serde_json::Value::from(
+        jobs.iter()
+            .map(|(c, _)| c.serial_hex.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .to_string();
+    let issuers = serde_json::Value::from(
+        jobs.iter()
+            .map(|(c, _)| c.issuer_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .to_string();
     let rows = sqlx::query(
         "SELECT 0 AS what, serial_hex AS v FROM certificates WHERE serial_hex IN (SELECT value FROM json_each(?1)) \
          UNION ALL SELECT 1, id FROM issuers WHERE id IN (SELECT value FROM json_each(?2))",
@@ -287,16 +336,25 @@ async fn try_bulk_issue(
     for row in rows {
         let what: i64 = row.try_get("what")?;
         let v: String = row.try_get("v")?;
-        if what == 0 { taken.insert(v) } else { known.insert(v) };
+        if what == 0 {
+            taken.insert(v)
+        } else {
+            known.insert(v)
+        };
     }
 
     let mut results = Vec::with_capacity(jobs.len());
     let mut accepted = Vec::with_capacity(jobs.len());
     for &(cert, audit) in &jobs {
         if !taken.insert(cert.serial_hex.clone()) {
-            results.push(Err(StoreError::DuplicateSerial { issuer_id: cert.issuer_id.clone(), serial: cert.serial_hex.clone() }));
+            results.push(Err(StoreError::DuplicateSerial {
+                issuer_id: cert.issuer_id.clone(),
+                serial: cert.serial_hex.clone(),
+            }));
         } else if !known.contains(&cert.issuer_id) {
-            results.push(Err(StoreError::NotFound { what: format!("issuer {}", cert.issuer_id) }));
+            results.push(Err(StoreError::NotFound {
+                what: format!("issuer {}", cert.issuer_id),
+            }));
         } else {
             results.push(Ok(Done::Unit));
             accepted.push((cert, audit));
@@ -335,8 +393,28 @@ async fn try_bulk_issue(
     let mut next = head.clone();
     for (_, audit) in &accepted {
         let seq = next.seq + 1;
-        let hash = audit_entry_hash(&next.hash, seq, audit.ts, &audit.actor, &audit.action, &audit.subject, &audit.detail);
-        entries.push((seq, *audit, std::mem::replace(&mut next, Head { seq, hash: hash.clone() }).hash, hash));
+        let hash = audit_entry_hash(
+            &next.hash,
+            seq,
+            audit.ts,
+            &audit.actor,
+            &audit.action,
+            &audit.subject,
+            &audit.detail,
+        );
+        entries.push((
+            seq,
+            *audit,
+            std::mem::replace(
+                &mut next,
+                Head {
+                    seq,
+                    hash: hash.clone(),
+                },
+            )
+            .hash,
+            hash,
+        ));
     }
     let mut rest = entries.as_slice();
     for size in chunk_sizes(entries.len()) {
@@ -361,17 +439,37 @@ async fn try_bulk_issue(
 }
 
 async fn read_head(conn: &mut SqliteConnection) -> Result<Head, sqlx::Error> {
-    let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *conn).await?;
+    let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
     match row {
-        Some(row) => Ok(Head { seq: row.try_get("seq")?, hash: row.try_get("hash")? }),
-        None => Ok(Head { seq: 0, hash: GENESIS_HASH.to_owned() }),
+        Some(row) => Ok(Head {
+            seq: row.try_get("seq")?,
+            hash: row.try_get("hash")?,
+        }),
+        None => Ok(Head {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+        }),
     }
 }
 
 /// Append `audit` after `head`; the entry written.
-async fn append(conn: &mut SqliteConnection, head: &Head, audit: &NewAuditEntry) -> Result<AuditEntry, StoreError> {
+async fn append(
+    conn: &mut SqliteConnection,
+    head: &Head,
+    audit: &NewAuditEntry,
+) -> Result<AuditEntry, StoreError> {
     let seq = head.seq + 1;
-    let hash = audit_entry_hash(&head.hash, seq, audit.ts, &audit.actor, &audit.action, &audit.subject, &audit.detail);
+    let hash = audit_entry_hash(
+        &head.hash,
+        seq,
+        audit.ts,
+        &audit.actor,
+        &audit.action,
+        &audit.subject,
+        &audit.detail,
+    );
     sqlx::query(
         "INSERT INTO audit_log (seq, ts, actor, action, subject, detail, prev_hash, hash) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -406,7 +504,11 @@ fn kind(e: &sqlx::Error) -> Option<ErrorKind> {
 }
 
 /// Run one job (inside its savepoint); its answer and the new chain head.
-async fn apply(conn: &mut SqliteConnection, head: &Head, op: &Op) -> Result<(Done, Head), StoreError> {
+async fn apply(
+    conn: &mut SqliteConnection,
+    head: &Head,
+    op: &Op,
+) -> Result<(Done, Head), StoreError> {
     let (done, audit) = match op {
         Op::Issue { cert, audit } => {
             insert_certificate(conn, cert).await?;
@@ -414,10 +516,18 @@ async fn apply(conn: &mut SqliteConnection, head: &Head, op: &Op) -> Result<(Don
         }
         Op::Audit { audit } => {
             let entry = append(conn, head, audit).await?;
-            let next = Head { seq: entry.seq, hash: entry.hash.clone() };
+            let next = Head {
+                seq: entry.seq,
+                hash: entry.hash.clone(),
+            };
             return Ok((Done::Audit(entry), next));
         }
-        Op::Revoke { serial_hex, revoked_at, reason, audit } => {
+        Op::Revoke {
+            serial_hex,
+            revoked_at,
+            reason,
+            audit,
+        } => {
             let cert = revoke(conn, serial_hex, *revoked_at, *reason).await?;
             (Done::Certificate(Box::new(cert)), audit)
         }
@@ -431,11 +541,21 @@ async fn apply(conn: &mut SqliteConnection, head: &Head, op: &Op) -> Result<(Don
         }
     };
     let entry = append(conn, head, audit).await?;
-    Ok((done, Head { seq: entry.seq, hash: entry.hash }))
+    Ok((
+        done,
+        Head {
+            seq: entry.seq,
+            hash: entry.hash,
+        },
+    ))
 }
 
-async fn insert_certificate(conn: &mut SqliteConnection, cert: &NewCertificate) -> Result<(), StoreError> {
-    let sans = serde_json::to_string(&cert.sans).map_err(|e| StoreError::Corrupt(format!("sans do not encode: {e}")))?;
+async fn insert_certificate(
+    conn: &mut SqliteConnection,
+    cert: &NewCertificate,
+) -> Result<(), StoreError> {
+    let sans = serde_json::to_string(&cert.sans)
+        .map_err(|e| StoreError::Corrupt(format!("sans do not encode: {e}")))?;
     // The AFTER INSERT trigger fills certificate_sans in this same statement.
     let inserted = sqlx::query(
         "INSERT INTO certificates (serial_hex, issuer_id, profile, subject, sans, not_before, not_after, requester, \
@@ -461,23 +581,40 @@ async fn insert_certificate(conn: &mut SqliteConnection, cert: &NewCertificate) 
         Ok(_) => Ok(()),
         // The only unique key of certificates besides its generated id is serial_hex.
         Err(e) if kind(&e) == Some(ErrorKind::UniqueViolation) => {
-            Err(StoreError::DuplicateSerial { issuer_id: cert.issuer_id.clone(), serial: cert.serial_hex.clone() })
+            Err(StoreError::DuplicateSerial {
+                issuer_id: cert.issuer_id.clone(),
+                serial: cert.serial_hex.clone(),
+            })
         }
-        Err(e) if kind(&e) == Some(ErrorKind::ForeignKeyViolation) => {
-            Err(StoreError::NotFound { what: format!("issuer {}", cert.issuer_id) })
-        }
+        Err(e) if kind(&e) == Some(ErrorKind::ForeignKeyViolation) => Err(StoreError::NotFound {
+            what: format!("issuer {}", cert.issuer_id),
+        }),
         Err(e) => Err(e.into()),
     }
 }
 
-async fn revoke(conn: &mut SqliteConnection, serial_hex: &str, revoked_at: i64, reason: i32) -> Result<CertificateRecord, StoreError> {
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM certificates WHERE serial_hex = ?1")
-        .bind(serial_hex)
-        .fetch_optional(&mut *conn)
-        .await?;
+async fn revoke(
+    conn: &mut SqliteConnection,
+    serial_hex: &str,
+    revoked_at: i64,
+    reason: i32,
+) -> Result<CertificateRecord, StoreError> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM certificates WHERE serial_hex = ?1")
+            .bind(serial_hex)
+            .fetch_optional(&mut *conn)
+            .await?;
     match status.as_deref() {
-        None => return Err(StoreError::NotFound { what: format!("certificate {serial_hex}") }),
-        Some("revoked") => return Err(StoreError::AlreadyRevoked { serial: serial_hex.to_owned() }),
+        None => {
+            return Err(StoreError::NotFound {
+                what: format!("certificate {serial_hex}"),
+            });
+        }
+        Some("revoked") => {
+            return Err(StoreError::AlreadyRevoked {
+                serial: serial_hex.to_owned(),
+            });
+        }
         Some(_) => {}
     }
     let row = sqlx::query(concat!(
@@ -492,7 +629,10 @@ async fn revoke(conn: &mut SqliteConnection, serial_hex: &str, revoked_at: i64, 
     cert_from_row(&row)
 }
 
-async fn insert_issuer(conn: &mut SqliteConnection, issuer: &IssuerRecord) -> Result<(), StoreError> {
+async fn insert_issuer(
+    conn: &mut SqliteConnection,
+    issuer: &IssuerRecord,
+) -> Result<(), StoreError> {
     let inserted = sqlx::query(
         "INSERT INTO issuers (id, kind, algorithm, cert_der, parent_id, key_ref, fingerprint, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -509,27 +649,37 @@ async fn insert_issuer(conn: &mut SqliteConnection, issuer: &IssuerRecord) -> Re
     .await;
     match inserted {
         Ok(_) => Ok(()),
-        Err(e) if kind(&e) == Some(ErrorKind::UniqueViolation) => Err(StoreError::Conflict { what: format!("issuer {}", issuer.id) }),
+        Err(e) if kind(&e) == Some(ErrorKind::UniqueViolation) => Err(StoreError::Conflict {
+            what: format!("issuer {}", issuer.id),
+        }),
         Err(e) if kind(&e) == Some(ErrorKind::ForeignKeyViolation) => Err(StoreError::NotFound {
-            what: format!("parent issuer {}", issuer.parent_id.as_deref().unwrap_or("")),
+            what: format!(
+                "parent issuer {}",
+                issuer.parent_id.as_deref().unwrap_or("")
+            ),
         }),
         Err(e) => Err(e.into()),
     }
 }
 
-async fn insert_token(conn: &mut SqliteConnection, token: &AdminTokenRecord) -> Result<(), StoreError> {
-    let inserted = sqlx::query("INSERT INTO admin_tokens (id, secret_sha256, name, created_at) VALUES (?1, ?2, ?3, ?4)")
-        .bind(&token.id)
-        .bind(&token.secret_sha256)
-        .bind(&token.name)
-        .bind(token.created_at)
-        .execute(&mut *conn)
-        .await;
+async fn insert_token(
+    conn: &mut SqliteConnection,
+    token: &AdminTokenRecord,
+) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO admin_tokens (id, secret_sha256, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .bind(&token.id)
+    .bind(&token.secret_sha256)
+    .bind(&token.name)
+    .bind(token.created_at)
+    .execute(&mut *conn)
+    .await;
     match inserted {
         Ok(_) => Ok(()),
-        Err(e) if kind(&e) == Some(ErrorKind::UniqueViolation) => {
-            Err(StoreError::Conflict { what: format!("admin token {}", token.id) })
-        }
+        Err(e) if kind(&e) == Some(ErrorKind::UniqueViolation) => Err(StoreError::Conflict {
+            what: format!("admin token {}", token.id),
+        }),
         Err(e) => Err(e.into()),
     }
 }
