@@ -35,6 +35,10 @@ pub struct IssuerFacts {
     pub not_after: OffsetDateTime,
     /// The CA key's algorithm (what leaves are signed with).
     pub algorithm: KeyAlgorithm,
+    /// DNS name constraints of the CA certificate: permitted subtrees (empty = any).
+    pub permitted_dns: Vec<String>,
+    /// DNS name constraints: excluded subtrees.
+    pub excluded_dns: Vec<String>,
 }
 
 impl IssuerFacts {
@@ -54,7 +58,21 @@ impl IssuerFacts {
             .ok_or_else(|| format!("issuer {id}: CA certificate has no subjectKeyIdentifier"))?;
         let key = crate::csr::check_public_key(cert.tbs_certificate.subject_pki.raw).map_err(|e| format!("issuer {id}: {e}"))?;
         let not_after = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).map_err(|e| format!("issuer {id}: notAfter: {e}"))?;
+        let (mut permitted_dns, mut excluded_dns) = (Vec::new(), Vec::new());
+        for ext in cert.extensions() {
+            if let ParsedExtension::NameConstraints(nc) = ext.parsed_extension() {
+                for (list, out) in [(&nc.permitted_subtrees, &mut permitted_dns), (&nc.excluded_subtrees, &mut excluded_dns)] {
+                    for sub in list.iter().flatten() {
+                        if let x509_parser::extensions::GeneralName::DNSName(d) = sub.base {
+                            out.push(d.trim_start_matches('.').to_ascii_lowercase());
+                        }
+                    }
+                }
+            }
+        }
         Ok(IssuerFacts {
+            permitted_dns,
+            excluded_dns,
             id: id.to_string(),
             cert_der: der.to_vec(),
             subject_der: cert.tbs_certificate.subject.as_raw().to_vec(),
@@ -209,6 +227,14 @@ pub fn prepare(profile: &Profile, issuer: &IssuerFacts, urls: &Urls, req: Subscr
         }
         if profile.deny.iter().any(|p| matches_pattern(id, p)) {
             return refuse(RefusalCode::RejectedIdentifier, format!("{} is denied by profile {}", id.value(), profile.name));
+        }
+        if let Identifier::Dns(name) = id {
+            let base = name.trim_start_matches("*.");
+            // RFC 5280 §4.2.1.10: a DNS subtree matches the name itself and every name below it.
+            let within = |sub: &String| base == sub.as_str() || base.ends_with(&format!(".{sub}"));
+            if issuer.excluded_dns.iter().any(within) || (!issuer.permitted_dns.is_empty() && !issuer.permitted_dns.iter().any(within)) {
+                return refuse(RefusalCode::RejectedIdentifier, format!("{name} is outside the name constraints of issuer {}", issuer.id));
+            }
         }
         if !profile.allow.is_empty() && !profile.allow.iter().any(|p| matches_pattern(id, p)) {
             return refuse(RefusalCode::RejectedIdentifier, format!("{} is not among the names profile {} allows", id.value(), profile.name));

@@ -151,10 +151,17 @@ pub async fn ensure_server_certificate(env: &Env, auth: &Authority, pass: &Passp
         return Ok(());
     }
     let profile = if auth.profiles().contains_key("tls-server") { "tls-server" } else { bail!("the tls-server profile is needed for the server certificate") };
-    let issued = auth
-        .issue(&Requester::cli(), IssueRequest { profile: profile.into(), subject: SubjectSource::Generate { algorithm: KeyAlgorithm::EcdsaP256, sans: names, common_name: None }, lifetime: None })
-        .await
-        .context("issuing the server's own TLS certificate")?;
+    let request = |sans: Vec<String>| IssueRequest { profile: profile.into(), subject: SubjectSource::Generate { algorithm: KeyAlgorithm::EcdsaP256, sans, common_name: None }, lifetime: None };
+    let issued = match auth.issue(&Requester::cli(), request(names.clone())).await {
+        Ok(i) => i,
+        // A name-constrained issuer may not cover `localhost`: fall back to the IP addresses.
+        Err(moor_authority::AuthorityError::Refused(r)) if r.code == moor_core::RefusalCode::RejectedIdentifier => {
+            let ips: Vec<String> = names.iter().filter(|n| n.parse::<std::net::IpAddr>().is_ok()).cloned().collect();
+            tracing::warn!("server certificate: {}; using the IP addresses only", r.detail);
+            auth.issue(&Requester::cli(), request(ips)).await.context("issuing the server's own TLS certificate")?
+        }
+        Err(e) => return Err(e).context("issuing the server's own TLS certificate"),
+    };
     let key_pem = issued.private_key_pem.context("no key generated")?;
     let der = pem_to_der(&key_pem)?;
     let key = moor_keys::SoftwareKey::from_pkcs8_der(&der, Some(KeyAlgorithm::EcdsaP256))?;
@@ -168,7 +175,11 @@ fn server_cert_ok(pem: &str, names: &[String], now: i64) -> bool {
     let Some(der) = first_pem_der(pem) else { return false };
     let Ok((_, na)) = trust_anchor::cert_validity(&der) else { return false };
     let Ok(sans) = trust_anchor::cert_sans(&der) else { return false };
-    na - now > 30 * 86_400 && names.iter().all(|n| sans.iter().any(|s| s.split_once(':').map(|(_, v)| v) == Some(n.as_str())))
+    // Every wanted IP address must be covered; DNS names too unless the certificate has none
+    // (a name-constrained issuer may only allow the IP addresses).
+    let has = |n: &String| sans.iter().any(|s| s.split_once(':').map(|(_, v)| v) == Some(n.as_str()));
+    let has_dns = sans.iter().any(|s| s.starts_with("dns:"));
+    na - now > 30 * 86_400 && names.iter().all(|n| has(n) || (!has_dns && n.parse::<std::net::IpAddr>().is_err()))
 }
 
 /// The host part of a URL like `https://host:port/path`.

@@ -176,15 +176,15 @@ async fn write_batch(
             .iter()
             .take_while(|op| matches!(op, Op::Issue { .. }))
             .count();
-        if run >= 2 {
-            if let Some((done, new_head)) = bulk_issue(&mut tx, &head, &ops[i..i + run]).await? {
-                results.extend(done);
-                head = new_head;
-                i += run;
-                continue;
-            }
-            // The bulk insert failed and was rolled back: take the run one by one,
-            // so each job gets its own answer.
+        // If the bulk insert fails it is rolled back, and the run is taken one
+        // job at a time below, so each job gets its own answer.
+        if run >= 2
+            && let Some((done, new_head)) = bulk_issue(&mut tx, &head, &ops[i..i + run]).await?
+        {
+            results.extend(done);
+            head = new_head;
+            i += run;
+            continue;
         }
         for op in &ops[i..i + run.max(1)] {
             sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
@@ -345,8 +345,10 @@ async fn try_bulk_issue(
 
     let mut results = Vec::with_capacity(jobs.len());
     let mut accepted = Vec::with_capacity(jobs.len());
+    // The same answers, in the same order of precedence, as one INSERT per job
+    // (SQLite checks UNIQUE before FOREIGN KEY); earlier jobs win a serial.
     for &(cert, audit) in &jobs {
-        if !taken.insert(cert.serial_hex.clone()) {
+        if taken.contains(&cert.serial_hex) {
             results.push(Err(StoreError::DuplicateSerial {
                 issuer_id: cert.issuer_id.clone(),
                 serial: cert.serial_hex.clone(),
@@ -356,6 +358,7 @@ async fn try_bulk_issue(
                 what: format!("issuer {}", cert.issuer_id),
             }));
         } else {
+            taken.insert(cert.serial_hex.clone());
             results.push(Ok(Done::Unit));
             accepted.push((cert, audit));
         }

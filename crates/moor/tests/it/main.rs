@@ -4,6 +4,7 @@
 //! the test with a message saying so, never skips it.
 
 mod api;
+mod cli;
 mod durability;
 mod harness;
 mod issuance;
