@@ -111,7 +111,7 @@ python3 - "$OUT" <<'EOF'
 import json, sys
 out = sys.argv[1]
 csr = open(f"{out}/bench.csr").read()
-json.dump({"profile": "tls-server", "csr": csr}, open(f"{out}/moor-body.json", "w"))
+json.dump({"profile": "bench", "csr": csr}, open(f"{out}/moor-body.json", "w"))
 json.dump({"certificate_request": csr}, open(f"{out}/cfssl-body.json", "w"))
 EOF
 
@@ -127,8 +127,24 @@ fi
 # ("" when none), and returns non-zero (with a message) when the server is unusable.
 
 # Commands from Mooring's API contract; keep them in one place.
+# Every algorithm goes the same way, the one the integration tests use: `init` makes the
+# default ECDSA P-256 hierarchy (it also signs the server's TLS certificate, which keeps
+# the TLS chain verifiable by OpenSSL 3.0), then `ca add-issuer --new-root` adds a root +
+# intermediate with the benchmarked algorithm, and a profile "bench" (tls-server's
+# settings) issues from it. `init --algorithm ed25519|ml-dsa-*` alone is refused: the
+# built-in public-tls profile would then be signed by a non-BR algorithm.
 moor_init() { # moor_init HOME ALG
-  MOORING_CA_PASSPHRASE=$PASSPHRASE timeout 300 "$MOOR" init --home "$1" --algorithm "$2"
+  export MOORING_CA_PASSPHRASE=$PASSPHRASE
+  timeout 300 "$MOOR" init --home "$1" || return 1
+  timeout 300 "$MOOR" ca add-issuer --home "$1" --id bench --algorithm "$2" --new-root || return 1
+  cat >"$1/mooring.toml" <<'TOML'
+[profiles.bench]
+issuer = "bench"
+default_lifetime = "90d"
+max_lifetime = "199d"
+extended_key_usage = ["server-auth"]
+san_types = ["dns", "ip"]
+TOML
 }
 # --http-listen "" turns off the plain-HTTP listener, whose default is the fixed 127.0.0.1:8080.
 moor_serve() { # moor_serve HOME PORT   (runs in the foreground; caller backgrounds it)

@@ -83,23 +83,6 @@ impl Authority {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_format() {
-        let t = generate("x", 0).unwrap();
-        let (id, secret) = split(&t.token).unwrap();
-        assert_eq!(id, t.id);
-        let h = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
-        assert_eq!(h.as_ref(), t.record.secret_sha256.as_slice());
-        assert!(split("moor_tok_x").is_none());
-        assert!(split("Bearer x").is_none());
-        assert!(split("").is_none());
-    }
-}
-
 impl Authority {
     /// Authenticate a TLS client certificate (already chain-verified by the TLS layer
     /// against our roots): it must be one we issued under the `admin` profile, not
@@ -123,5 +106,22 @@ impl Authority {
             return Err(deny("client certificate has expired"));
         }
         Ok(Requester { credential: Credential::AdminCertificate { serial } })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_format() {
+        let t = generate("x", 0).unwrap();
+        let (id, secret) = split(&t.token).unwrap();
+        assert_eq!(id, t.id);
+        let h = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+        assert_eq!(h.as_ref(), t.record.secret_sha256.as_slice());
+        assert!(split("moor_tok_x").is_none());
+        assert!(split("Bearer x").is_none());
+        assert!(split("").is_none());
     }
 }

@@ -92,12 +92,12 @@ impl Authority {
             SubjectSource::Csr(input) => {
                 let input = input.clone();
                 let lifetime = req.lifetime;
-                let csr = tokio::task::spawn_blocking(move || -> Result<_, Refusal> {
+                // Verifying any accepted CSR signature takes well under a millisecond: inline.
+                let csr = cpu(true, move || -> Result<_, Refusal> {
                     let der = moor_core::csr::decode_csr_input(&input)?;
                     moor_core::csr::verify_csr(&der)
                 })
-                .await
-                .map_err(|e| AuthorityError::Internal(e.to_string()))??;
+                .await??;
                 (SubscriberRequest::from_csr(&csr, lifetime), None)
             }
             SubjectSource::Generate { algorithm, sans, common_name } => {
@@ -112,7 +112,7 @@ impl Authority {
                     return Err(Refusal::new(RefusalCode::BadPublicKey, format!("profile {} does not allow {} keys", profile.name, algorithm)).into());
                 }
                 let alg = *algorithm;
-                let key = tokio::task::spawn_blocking(move || SoftwareKey::generate(alg)).await.map_err(|e| AuthorityError::Internal(e.to_string()))??;
+                let key = cpu(!alg.is_rsa(), move || SoftwareKey::generate(alg)).await??;
                 let subject_key = moor_core::csr::check_public_key(&key.spki_der())?;
                 let sub = SubscriberRequest {
                     key: subject_key,
@@ -130,7 +130,7 @@ impl Authority {
         };
 
         // Never certify a CA's own key for a subscriber (refuse.md B1).
-        if self.issuer_records.iter().any(|r| crate::trust_anchor::spki_sha256_of_cert(&r.cert_der).as_deref() == Some(sub_req.key.spki_sha256_hex().as_str())) {
+        if self.ca_key_hashes.contains(&sub_req.key.spki_sha256_hex()) {
             return Err(Refusal::new(RefusalCode::BlockedKey, "the request's key is a CA key").into());
         }
 
@@ -140,16 +140,17 @@ impl Authority {
         let prepared = prepare(profile, &issuer.facts, &urls, sub_req.clone(), serial.clone(), now)?;
 
         // Lint, then sign (blocking: RSA and ML-DSA signing take milliseconds).
+        let expect_summary = (prepared.expect.not_before.unix_timestamp(), prepared.expect.not_after.unix_timestamp(), prepared.sans.iter().map(|s| s.tagged()).collect::<Vec<_>>(), prepared.common_name.clone());
         let signer = issuer.signer.clone();
         let issuer_der = issuer.facts.cert_der.clone();
         let key = sub_req.key.clone();
-        let cert_der = tokio::task::spawn_blocking(move || sign_prepared(&*signer, &issuer_der, &key, &prepared)).await.map_err(|e| AuthorityError::Internal(e.to_string()))??;
+        let fast = matches!(signer.algorithm(), KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 | KeyAlgorithm::Ed25519);
+        let cert_der = cpu(fast, move || sign_prepared(&*signer, &issuer_der, &key, &prepared)).await??;
 
         // Record it with its audit entry, durably, before anyone sees it.
-        let (not_before, not_after) = crate::trust_anchor::cert_validity(&cert_der)?;
+        // The lint proved the certificate carries exactly the template's values; use them.
+        let (not_before, not_after, sans, subject) = recorded_fields(&cert_der, &expect_summary)?;
         let fingerprint = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &cert_der).as_ref());
-        let sans: Vec<String> = prepared_sans(&cert_der)?;
-        let subject = crate::trust_anchor::cert_subject(&cert_der)?;
         let new = NewCertificate {
             serial_hex: serial.to_hex(),
             issuer_id: issuer.facts.id.clone(),
@@ -213,6 +214,17 @@ impl Authority {
     }
 }
 
+/// Run CPU work inline when it is short (tens of microseconds: ECDSA, Ed25519), else on
+/// the blocking pool (RSA signing and key generation, ML-DSA) so it never stalls the
+/// async workers. The thread hop costs more than a fast signature.
+async fn cpu<T: Send + 'static>(inline: bool, f: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthorityError> {
+    if inline {
+        Ok(f())
+    } else {
+        tokio::task::spawn_blocking(f).await.map_err(|e| AuthorityError::Internal(e.to_string()))
+    }
+}
+
 fn sign_prepared(signer: &dyn Signer, issuer_der: &[u8], key: &SubjectKey, prepared: &moor_core::template::Prepared) -> Result<Vec<u8>, AuthorityError> {
     let linting = LintingSigner { signer, expect: &prepared.expect, failure: Mutex::new(None) };
     let issuer = rcgen::Issuer::from_ca_cert_der(&issuer_der.to_vec().into(), linting).map_err(|e| AuthorityError::Internal(format!("issuer certificate: {e}")))?;
@@ -227,8 +239,25 @@ fn sign_prepared(signer: &dyn Signer, issuer_der: &[u8], key: &SubjectKey, prepa
     }
 }
 
-fn prepared_sans(der: &[u8]) -> Result<Vec<String>, AuthorityError> {
-    crate::trust_anchor::cert_sans(der)
+type Summary = (i64, i64, Vec<String>, Option<String>);
+
+/// The stored fields of a certificate the lint has checked against the template.
+fn recorded_fields(_der: &[u8], s: &Summary) -> Result<(i64, i64, Vec<String>, String), AuthorityError> {
+    let subject = s.3.as_ref().map(|cn| format!("CN={}", rfc4514_escape(cn))).unwrap_or_default();
+    Ok((s.0, s.1, s.2.clone(), subject))
+}
+
+/// Escape an attribute value for an RFC 4514 string (§2.4).
+fn rfc4514_escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for (i, c) in v.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';') || (i == 0 && (c == '#' || c == ' ')) || (i + 1 == v.chars().count() && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn truncate(s: &str, n: usize) -> String {

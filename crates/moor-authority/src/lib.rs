@@ -36,6 +36,8 @@ pub struct Authority {
     revocation_url: String,
     clock: Arc<dyn Clock>,
     token_cache: RwLock<HashMap<String, Vec<u8>>>,
+    /// SHA-256 (hex) of every CA public key: never certified for a subscriber.
+    ca_key_hashes: std::collections::HashSet<String>,
 }
 
 impl Authority {
@@ -50,7 +52,8 @@ impl Authority {
                 return Err(AuthorityError::Config(format!("profile {} is public but issuer {} signs with {}; the Baseline Requirements allow only RSA and ECDSA", p.name, p.issuer, issuer.facts.algorithm)));
             }
         }
-        Ok(Authority { store, issuers, issuer_records, profiles, revocation_url, clock, token_cache: RwLock::new(HashMap::new()) })
+        let ca_key_hashes = issuer_records.iter().filter_map(|r| trust_anchor::spki_sha256_of_cert(&r.cert_der)).collect();
+        Ok(Authority { store, issuers, issuer_records, profiles, revocation_url, clock, token_cache: RwLock::new(HashMap::new()), ca_key_hashes })
     }
 
     /// The store.

@@ -326,10 +326,12 @@ impl Store for SqliteStore {
         let mut verified = 0i64;
         let mut next_seq = 1i64;
         let mut head = GENESIS_HASH.to_owned();
+        // From the very bottom, so a row slipped in below seq 1 is seen too.
+        let mut after = i64::MIN;
         loop {
             // The log is append-only, so paging by seq sees every entry once;
             // a gap left by a deleted row is reported by verify_run.
-            let page = self.audit_entries(next_seq - 1, VERIFY_PAGE).await?;
+            let page = self.audit_entries(after, VERIFY_PAGE).await?;
             if page.is_empty() {
                 break;
             }
@@ -337,6 +339,7 @@ impl Store for SqliteStore {
                 Ok((next, hash)) => {
                     verified += page.len() as i64;
                     next_seq = next;
+                    after = next - 1;
                     head = hash;
                 }
                 Err(failure) => {

@@ -869,6 +869,25 @@ async fn reordered_audit_entries_fail() {
 }
 
 #[tokio::test]
+async fn an_entry_slipped_in_before_the_first_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db(&dir)).await;
+    mixed_writes(&store).await;
+    let mut conn = raw(&db(&dir)).await;
+    sqlx::query(
+        "INSERT INTO audit_log (seq, ts, actor, action, subject, detail, prev_hash, hash) \
+         SELECT 0, ts, actor, action, subject, detail, prev_hash, hash FROM audit_log WHERE seq = 1",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let v = store.verify_audit().await.unwrap();
+    let failure = v.first_failure.expect("insertion detected");
+    assert_eq!((failure.seq, failure.kind.as_str()), (0, "seq_gap"));
+    assert_eq!((v.entries, v.head_hash.as_str()), (0, GENESIS_HASH));
+}
+
+#[tokio::test]
 async fn empty_and_single_entry_logs_verify() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&db(&dir)).await;
@@ -1219,6 +1238,81 @@ async fn a_group_that_fails_to_insert_is_retried_job_by_job() {
     assert!(v.ok(), "{v:?}");
     assert_eq!(v.entries, 1 + 96);
     println!("poisoned groups: {:?}", store.write_stats());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_commit_fails_its_whole_group_and_the_writer_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store_with_issuer(&db(&dir)).await);
+    // A deferred foreign key is checked only at COMMIT: a "commit-fail"
+    // certificate makes the COMMIT of its whole group fail.
+    let mut conn = raw(&db(&dir)).await;
+    sqlx::raw_sql(
+        "CREATE TABLE test_parent (id INTEGER PRIMARY KEY); \
+         CREATE TABLE test_child (pid INTEGER REFERENCES test_parent (id) DEFERRABLE INITIALLY DEFERRED); \
+         CREATE TRIGGER test_commit_fail AFTER INSERT ON certificates WHEN NEW.profile = 'commit-fail' \
+         BEGIN INSERT INTO test_child VALUES (42); END;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let s = serial(i);
+            let profile = if i == 100 {
+                "commit-fail"
+            } else {
+                "tls-server"
+            };
+            let r = store
+                .record_issuance(
+                    cert(&s, "default", profile, &[], NOW + DAY),
+                    audit("issue", &s),
+                )
+                .await;
+            (s, r)
+        }));
+    }
+    let mut ok = BTreeSet::new();
+    let mut failed = 0;
+    for t in tasks {
+        let (s, r) = t.await.unwrap();
+        match r {
+            Ok(()) => {
+                ok.insert(s);
+            }
+            Err(StoreError::Database(_)) => failed += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert!(!ok.contains(&serial(100)));
+    assert!(failed >= 1);
+    println!(
+        "{failed} callers shared the failed commit; {:?}",
+        store.write_stats()
+    );
+    // Exactly the callers told "ok" have their certificate and audit entry.
+    let stored: BTreeSet<_> = serials(&store.list_certificates(&filter()).await.unwrap())
+        .into_iter()
+        .collect();
+    assert_eq!(stored, ok);
+    let log = all_audit(&store).await;
+    assert_eq!(log.len(), 1 + ok.len());
+    assert!(store.verify_audit().await.unwrap().ok());
+
+    // The writer goes on with a fresh connection.
+    let s = serial(1_000);
+    store
+        .record_issuance(
+            cert(&s, "default", "tls-server", &[], NOW + DAY),
+            audit("issue", &s),
+        )
+        .await
+        .unwrap();
+    assert!(store.get_certificate(&s).await.unwrap().is_some());
+    assert!(store.verify_audit().await.unwrap().ok());
 }
 
 async fn measure_issuance(total: usize, tasks_n: usize) {

@@ -1,20 +1,27 @@
 //! The single writer of a [`super::SqliteStore`], with group commit.
 //!
 //! Every write of the store is a [`Job`] sent over one channel to one task.
-//! The task takes everything queued (up to [`MAX_BATCH`]), and runs it in one
+//! The task takes everything queued (up to [`MAX_BATCH`]) and runs it in one
 //! `BEGIN IMMEDIATE` transaction:
 //!
 //! 1. read the audit chain's head (seq, hash) inside the transaction — another
-//!    process may have appended since the last batch;
-//! 2. run each job inside its own `SAVEPOINT`: a job that fails (duplicate
-//!    serial, unknown certificate, …) is rolled back to its savepoint, leaving
-//!    nothing behind (neither row nor audit entry), and the chain head only
-//!    advances over jobs that succeeded;
+//!    process may have appended since the last group;
+//! 2. write the jobs in arrival order:
+//!    - a run of consecutive issuances is written in bulk: one query finds the
+//!      serials already taken and the issuers that exist, the jobs that would
+//!      fail are answered with `DuplicateSerial` / `NotFound` and write
+//!      nothing, the others go in with a few multi-row INSERTs (certificates,
+//!      then their audit entries). The run sits in a savepoint; should an
+//!      INSERT fail anyway, it is rolled back and the run retried job by job;
+//!    - any other job (and the retry) runs in its own `SAVEPOINT`: if it fails
+//!      it is rolled back to it, leaving neither row nor audit entry;
+//!    - the chain head advances only over jobs that succeeded;
 //! 3. commit once (one fsync for the whole group), then answer every caller.
 //!
-//! No caller hears "ok" before the commit that holds its write returned. If
-//! the transaction cannot begin or commit, every caller of the group gets the
-//! error and nothing of the group is written.
+//! A group of one skips the savepoints (its failure rolls back the transaction).
+//! No caller hears "ok" before the commit holding its write returned. If the
+//! transaction cannot begin or commit, every caller of the group gets the
+//! error and nothing of the group is written; the connection is then replaced.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{cert_columns, cert_from_row};
@@ -151,7 +158,23 @@ async fn write_batch(
     pool: &SqlitePool,
     ops: &[Op],
 ) -> Result<Vec<Result<Done, StoreError>>, sqlx::Error> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut conn = pool.acquire().await?;
+    let result = write_batch_on(&mut conn, ops).await;
+    if result.is_err() {
+        // After an error SQLite may have rolled the transaction back on its own
+        // (I/O error, disk full), and then sqlx's own ROLLBACK fails and leaves
+        // the connection believing it is still inside a transaction. Closing
+        // the handle ends any transaction for sure; the pool opens a new one.
+        conn.close_on_drop();
+    }
+    result
+}
+
+async fn write_batch_on(
+    conn: &mut SqliteConnection,
+    ops: &[Op],
+) -> Result<Vec<Result<Done, StoreError>>, sqlx::Error> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut head = read_head(&mut tx).await?;
 
     if let [op] = ops {
@@ -161,10 +184,13 @@ async fn write_batch(
                 tx.commit().await?;
                 Ok(vec![Ok(done)])
             }
-            Err(e) => {
-                tx.rollback().await?;
-                Ok(vec![Err(e)])
-            }
+            Err(e) => match tx.rollback().await {
+                Ok(()) => Ok(vec![Err(e)]),
+                Err(rollback) => {
+                    tracing::error!(error = %e, %rollback, "sqlite rollback failed after a refused write");
+                    Err(rollback)
+                }
+            },
         };
     }
 

@@ -9,7 +9,9 @@ use crate::harness::*;
 const CLASSICAL: [&str; 6] = ["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"];
 
 /// (profile, extended_key_usage, san_types, extra TOML, request sans, common name)
-fn profile_kinds() -> Vec<(&'static str, &'static str, &'static str, &'static str, Vec<&'static str>, Option<&'static str>)> {
+type ProfileKind = (&'static str, &'static str, &'static str, &'static str, Vec<&'static str>, Option<&'static str>);
+
+fn profile_kinds() -> Vec<ProfileKind> {
     vec![
         ("tls-server", r#"["server-auth"]"#, r#"["dns", "ip"]"#, "", vec!["svc.example.com", "10.1.2.3"], None),
         ("public-tls", r#"["server-auth"]"#, r#"["dns", "ip"]"#, "public = true\npolicies = [\"2.23.140.1.2.1\"]\n", vec!["www.example.com"], None),
