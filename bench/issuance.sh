@@ -368,7 +368,12 @@ done
 # ----------------------------------------------------------------- table ----
 for k in "${!STATUS[@]}"; do printf '%s\t%s\n' "$k" "${STATUS[$k]}"; done >"$OUT/status.tsv"
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
-moor_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n ${MOOR_BIN:-} ]]; then
+  moor_rev="binary $MOOR_BIN"
+else
+  moor_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  [[ -z $(git -C "$REPO" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null) ]] || moor_rev+="+uncommitted"
+fi
 cfssl_ver=$(cfssl version 2>/dev/null | awk '/^Version/ {print $2}' || true)
 python3 - "$RUNS_TSV" "$MODE" "$DURATION" "$RUNS" "$(nproc) cores, ${cpu:-unknown CPU}" "$moor_rev" "${cfssl_ver:-?}" \
   "${ALGS[*]}" "${CONCS[*]}" "$OUT/status.tsv" "${BENCH_MOOR_LOG:-warn}" <<'EOF' | tee "$OUT/results.md"

@@ -62,8 +62,24 @@ pub struct Issued {
     pub root_pem: String,
     /// The generated private key (PKCS#8 PEM) for server-side key generation.
     pub private_key_pem: Option<Zeroizing<String>>,
+    /// The generated private key (PKCS#8 DER).
+    pub private_key_der: Option<Zeroizing<Vec<u8>>>,
+    /// Intermediates from the issuer up to (excluding) the root, DER.
+    pub chain_der: Vec<Vec<u8>>,
     /// The stored record.
     pub record: CertificateRecord,
+}
+
+impl Issued {
+    /// The generated key with the certificate and chain as a PKCS#12 file (RFC 7292)
+    /// protected by `password`; None when the key was not generated here.
+    pub fn pkcs12(&self, password: &moor_keys::Passphrase) -> Result<Option<Vec<u8>>, AuthorityError> {
+        let Some(key) = &self.private_key_der else { return Ok(None) };
+        let mut certs: Vec<&[u8]> = vec![&self.cert_der];
+        certs.extend(self.chain_der.iter().map(|c| c.as_slice()));
+        let name = self.record.sans.first().map(|s| s.split_once(':').map(|(_, v)| v).unwrap_or(s)).unwrap_or(&self.serial).to_string();
+        Ok(Some(moor_keys::to_pkcs12(key, &certs, password, &name)?))
+    }
 }
 
 impl Authority {
@@ -179,9 +195,9 @@ impl Authority {
             Err(e @ StoreError::DuplicateSerial { .. }) => return Err(AuthorityError::Internal(e.to_string())),
             Err(e) => return Err(e.into()),
         }
-        let private_key_pem = match generated {
-            Some(k) => Some(k.to_pkcs8_pem()?),
-            None => None,
+        let (private_key_pem, private_key_der) = match generated {
+            Some(k) => (Some(k.to_pkcs8_pem()?), Some(k.to_pkcs8_der()?)),
+            None => (None, None),
         };
         let chain: Vec<&[u8]> = issuer.chain.iter().map(|c| c.as_slice()).collect();
         Ok(Issued {
@@ -190,6 +206,8 @@ impl Authority {
             chain_pem: pem_certs(&chain),
             root_pem: pem_certs(&[&issuer.root]),
             private_key_pem,
+            private_key_der,
+            chain_der: issuer.chain.clone(),
             record: CertificateRecord {
                 id: 0,
                 serial_hex: new.serial_hex,

@@ -114,6 +114,9 @@ pub struct IssueArgs {
     /// Write the certificate, chain and key to files with this prefix (`.crt`, `.chain.pem`, `.key`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write `<out>.p12` (PKCS#12: key, certificate, chain) protected by the password in this file.
+    #[arg(long, requires = "out")]
+    pub p12_password_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

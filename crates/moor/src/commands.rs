@@ -146,9 +146,26 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
     tokio::select! {
         r = moor_server::serve_tls(listener, tls, app) => r?,
         r = http_task => r?,
-        _ = tokio::signal::ctrl_c() => eprintln!("shutting down"),
+        _ = shutdown_signal() => eprintln!("shutting down"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT or SIGTERM. Every issued certificate is already durable when its response
+/// leaves, so stopping at any moment loses nothing.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }
 
 #[derive(Serialize)]
@@ -164,7 +181,7 @@ struct IssuedView {
     files: Vec<String>,
 }
 
-async fn issue_common(env: &Env, out: OutputFormat, profile: String, subject: SubjectSource, lifetime: Option<String>, prefix: Option<std::path::PathBuf>) -> Result<ExitCode> {
+async fn issue_common(env: &Env, out: OutputFormat, profile: String, subject: SubjectSource, lifetime: Option<String>, prefix: Option<std::path::PathBuf>, p12_password_file: Option<std::path::PathBuf>) -> Result<ExitCode> {
     let (pass, _) = wiring::passphrase(env, false)?;
     let auth = wiring::authority(env, &pass).await?;
     let lifetime = match lifetime {
@@ -182,6 +199,13 @@ async fn issue_common(env: &Env, out: OutputFormat, profile: String, subject: Su
         if let Some(k) = &issued.private_key_pem {
             trust_anchor::write_atomic(&p(".key"), k.as_bytes(), 0o600)?;
             files.push(p(".key").display().to_string());
+        }
+        if let Some(pw_file) = &p12_password_file {
+            let text = zeroize::Zeroizing::new(std::fs::read_to_string(pw_file).with_context(|| format!("cannot read {}", pw_file.display()))?);
+            let pass = moor_keys::Passphrase::new(text.trim_end_matches(['\n', '\r']).to_string());
+            let der = issued.pkcs12(&pass)?.context("--p12-password-file needs a server-generated key (moor issue)")?;
+            trust_anchor::write_atomic(&p(".p12"), &der, 0o600)?;
+            files.push(p(".p12").display().to_string());
         }
     }
     let v = IssuedView {
@@ -206,7 +230,7 @@ async fn issue_common(env: &Env, out: OutputFormat, profile: String, subject: Su
 
 async fn issue(env: &Env, out: OutputFormat, a: IssueArgs) -> Result<ExitCode> {
     let subject = SubjectSource::Generate { algorithm: parse_alg(&a.algorithm)?, sans: a.sans, common_name: a.cn };
-    issue_common(env, out, a.profile, subject, a.lifetime, a.out).await
+    issue_common(env, out, a.profile, subject, a.lifetime, a.out, a.p12_password_file).await
 }
 
 async fn sign(env: &Env, out: OutputFormat, a: SignArgs) -> Result<ExitCode> {
@@ -215,7 +239,7 @@ async fn sign(env: &Env, out: OutputFormat, a: SignArgs) -> Result<ExitCode> {
         bail!("{} is larger than {} bytes", a.csr.display(), moor_core::limits::MAX_BODY_BYTES);
     }
     let csr = std::fs::read(&a.csr)?;
-    issue_common(env, out, a.profile, SubjectSource::Csr(csr), a.lifetime, a.out).await
+    issue_common(env, out, a.profile, SubjectSource::Csr(csr), a.lifetime, a.out, None).await
 }
 
 #[derive(Serialize)]

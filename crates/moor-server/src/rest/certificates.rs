@@ -24,6 +24,8 @@ pub(crate) struct IssueBody {
     common_name: Option<String>,
     /// `90d`, `12h`, …
     lifetime: Option<String>,
+    /// With server-side key generation: also return the key and chain as PKCS#12 under this password.
+    pkcs12_password: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -34,6 +36,9 @@ pub(crate) struct IssuedView {
     root: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     private_key: Option<String>,
+    /// Base64 PKCS#12 (key + certificate + chain), when `pkcs12_password` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pkcs12: Option<String>,
     not_before: i64,
     not_after: i64,
     profile: String,
@@ -54,10 +59,15 @@ pub(crate) async fn issue(State(s): State<AppState>, Admin(who): Admin, body: Re
         Some(l) => Some(moor_core::profile::parse_duration(l).ok_or_else(|| ApiError::bad_request("malformed", "lifetime must look like 90d, 12h, 30m or 45s"))?),
         None => None,
     };
+    let pkcs12_password = match b.pkcs12_password {
+        Some(p) if p.is_empty() || p.len() > 1024 => return Err(ApiError::bad_request("malformed", "pkcs12_password must be 1-1024 bytes")),
+        Some(p) => Some(moor_keys::Passphrase::new(p)),
+        None => None,
+    };
     let subject = match (b.csr, b.sans) {
         (Some(csr), None) => {
-            if b.algorithm.is_some() || b.common_name.is_some() {
-                return Err(ApiError::bad_request("malformed", "algorithm and common_name go with sans (server-side key generation), not with csr"));
+            if b.algorithm.is_some() || b.common_name.is_some() || pkcs12_password.is_some() {
+                return Err(ApiError::bad_request("malformed", "algorithm, common_name and pkcs12_password go with sans (server-side key generation), not with csr"));
             }
             SubjectSource::Csr(csr.into_bytes())
         }
@@ -68,7 +78,12 @@ pub(crate) async fn issue(State(s): State<AppState>, Admin(who): Admin, body: Re
         _ => return Err(ApiError::bad_request("malformed", "give exactly one of csr or sans")),
     };
     let issued = s.authority.issue(&who, IssueRequest { profile: b.profile, subject, lifetime }).await?;
+    let pkcs12 = match &pkcs12_password {
+        Some(p) => issued.pkcs12(p)?.map(|der| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der)),
+        None => None,
+    };
     let view = IssuedView {
+        pkcs12,
         serial: issued.serial,
         certificate: issued.cert_pem,
         chain: issued.chain_pem,

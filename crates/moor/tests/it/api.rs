@@ -183,3 +183,25 @@ async fn request_bodies_are_bounded_and_checked() {
     let v: serde_json::Value = r.json().await.expect("json");
     assert_eq!(v["code"], "malformed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_side_keygen_returns_pkcs12_that_openssl_opens() {
+    use base64::Engine;
+    let home = Home::new(None);
+    let server = home.serve();
+    let dir = scratch();
+    let (s, v) = server.post("/api/v1/certificates", &json!({"profile": "tls-client", "sans": ["laptop@example.com"], "algorithm": "ecdsa-p384", "pkcs12_password": "s3cret pass"})).await;
+    assert_eq!(s, 201, "{v}");
+    let p12 = base64::engine::general_purpose::STANDARD.decode(v["pkcs12"].as_str().expect("pkcs12")).expect("b64");
+    let f = dir.path().join("laptop.p12");
+    std::fs::write(&f, p12).expect("write");
+    let (code, text) = run(&tool("openssl"), &["pkcs12", "-in", f.to_str().expect("p"), "-passin", "pass:s3cret pass", "-nodes", "-info"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("BEGIN PRIVATE KEY") && text.matches("BEGIN CERTIFICATE").count() == 2, "key, leaf and intermediate: {text}");
+    let (code, _) = run(&tool("openssl"), &["pkcs12", "-in", f.to_str().expect("p"), "-passin", "pass:wrong", "-nodes"]);
+    assert_ne!(code, 0, "wrong password");
+    // pkcs12 only with server-side key generation.
+    let csr = openssl_csr(dir.path(), "c", &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "/CN=x", "email:x@example.com");
+    let (s, v) = server.post("/api/v1/certificates", &json!({"profile": "tls-client", "csr": csr, "pkcs12_password": "x"})).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("malformed")));
+}
