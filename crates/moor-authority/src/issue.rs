@@ -130,17 +130,7 @@ impl Authority {
                 let alg = *algorithm;
                 let key = cpu(!alg.is_rsa(), move || SoftwareKey::generate(alg)).await??;
                 let subject_key = moor_core::csr::check_public_key(&key.spki_der())?;
-                let sub = SubscriberRequest {
-                    key: subject_key,
-                    sans: ids,
-                    common_name: common_name.clone(),
-                    lifetime: req.lifetime,
-                    requests_ca: false,
-                    requests_cert_sign: false,
-                    requests_name_constraints: false,
-                    requested_ekus: vec![],
-                    unknown_critical_extensions: vec![],
-                };
+                let sub = SubscriberRequest::new(subject_key, ids, common_name.clone(), req.lifetime);
                 (sub, Some(key))
             }
         };
@@ -326,17 +316,7 @@ mod tests {
         let facts = moor_core::template::IssuerFacts::from_cert_der("t", &ca_der).unwrap();
         let sub = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let key = moor_core::csr::check_public_key(&sub.spki_der()).unwrap();
-        let req = SubscriberRequest {
-            key: key.clone(),
-            sans: vec![parse_identifier("a.example.com", IdentifierRules::default()).unwrap()],
-            common_name: None,
-            lifetime: None,
-            requests_ca: false,
-            requests_cert_sign: false,
-            requests_name_constraints: false,
-            requested_ekus: vec![],
-            unknown_critical_extensions: vec![],
-        };
+        let req = SubscriberRequest::new(key.clone(), vec![parse_identifier("a.example.com", IdentifierRules::default()).unwrap()], None, None);
         let profile = &Profile::builtins()["tls-server"];
         let urls = Urls::for_issuer("http://pki.example.com", "t");
         let now = time::OffsetDateTime::now_utc();

@@ -292,17 +292,7 @@ mod tests {
         let key = rcgen::KeyPair::generate_for(alg).unwrap();
         let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
         let subject = crate::csr::check_public_key(&spki).unwrap();
-        SubscriberRequest {
-            key: subject,
-            sans: sans.iter().map(|s| crate::identifier::parse_identifier(s, IdentifierRules::default()).unwrap()).collect(),
-            common_name: None,
-            lifetime: None,
-            requests_ca: false,
-            requests_cert_sign: false,
-            requests_name_constraints: false,
-            requested_ekus: vec![],
-            unknown_critical_extensions: vec![],
-        }
+        SubscriberRequest::new(subject, sans.iter().map(|s| crate::identifier::parse_identifier(s, IdentifierRules::default()).unwrap()).collect(), None, None)
     }
 
     /// Prepare and encode a TBS for `profile`, returning it with its expectations.

@@ -130,6 +130,22 @@ pub struct SubscriberRequest {
 }
 
 impl SubscriberRequest {
+    /// A plain request for `key` and `sans` (server-side key generation): asks for
+    /// nothing beyond names, default lifetime.
+    pub fn new(key: SubjectKey, sans: Vec<Identifier>, common_name: Option<String>, lifetime: Option<Duration>) -> SubscriberRequest {
+        SubscriberRequest {
+            key,
+            sans,
+            common_name,
+            lifetime,
+            requests_ca: false,
+            requests_cert_sign: false,
+            requests_name_constraints: false,
+            requested_ekus: vec![],
+            unknown_critical_extensions: vec![],
+        }
+    }
+
     /// A request carried by a verified CSR.
     pub fn from_csr(csr: &crate::csr::VerifiedCsr, lifetime: Option<Duration>) -> SubscriberRequest {
         SubscriberRequest {
