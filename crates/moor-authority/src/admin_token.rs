@@ -26,14 +26,24 @@ pub fn generate(name: &str, now: i64) -> Result<NewToken, AuthorityError> {
     let rng = SystemRandom::new();
     let mut id = [0u8; 8];
     let mut secret = Zeroizing::new([0u8; 32]);
-    rng.fill(&mut id).map_err(|_| AuthorityError::Internal("CSPRNG failed".into()))?;
-    rng.fill(secret.as_mut()).map_err(|_| AuthorityError::Internal("CSPRNG failed".into()))?;
+    rng.fill(&mut id)
+        .map_err(|_| AuthorityError::Internal("CSPRNG failed".into()))?;
+    rng.fill(secret.as_mut())
+        .map_err(|_| AuthorityError::Internal("CSPRNG failed".into()))?;
     let id = format!("tok{}", hex::encode(id));
-    let secret_b64 = Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_ref()));
-    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret_b64.as_bytes()).as_ref().to_vec();
+    let secret_b64 =
+        Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_ref()));
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret_b64.as_bytes())
+        .as_ref()
+        .to_vec();
     Ok(NewToken {
         token: Zeroizing::new(format!("{PREFIX}{id}_{}", secret_b64.as_str())),
-        record: AdminTokenRecord { id: id.clone(), secret_sha256: hash, name: name.chars().take(64).collect(), created_at: now },
+        record: AdminTokenRecord {
+            id: id.clone(),
+            secret_sha256: hash,
+            name: name.chars().take(64).collect(),
+            created_at: now,
+        },
         id,
     })
 }
@@ -50,9 +60,19 @@ fn split(token: &str) -> Option<(&str, &str)> {
 
 impl Authority {
     /// Create and store an admin token; returns it once.
-    pub async fn create_admin_token(&self, who: &Requester, name: &str) -> Result<NewToken, AuthorityError> {
+    pub async fn create_admin_token(
+        &self,
+        who: &Requester,
+        name: &str,
+    ) -> Result<NewToken, AuthorityError> {
         let t = generate(name, self.now_unix())?;
-        let audit = NewAuditEntry { ts: self.now_unix(), actor: who.id(), action: "token.create".into(), subject: t.id.clone(), detail: audit_detail(&[("name", &t.record.name)]) };
+        let audit = NewAuditEntry {
+            ts: self.now_unix(),
+            actor: who.id(),
+            action: "token.create".into(),
+            subject: t.id.clone(),
+            detail: audit_detail(&[("name", &t.record.name)]),
+        };
         self.store.insert_admin_token(&t.record, audit).await?;
         Ok(t)
     }
@@ -62,7 +82,12 @@ impl Authority {
         let deny = || AuthorityError::Unauthorized("invalid admin token".into());
         let (id, secret) = split(token.trim()).ok_or_else(deny)?;
         let presented = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
-        let cached = self.token_cache.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
+        let cached = self
+            .token_cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned();
         let stored = match cached {
             Some(h) => h,
             None => {
@@ -76,7 +101,11 @@ impl Authority {
             }
         };
         if bool::from(presented.as_ref().ct_eq(stored.as_slice())) {
-            Ok(Requester { credential: Credential::AdminToken { token_id: id.to_string() } })
+            Ok(Requester {
+                credential: Credential::AdminToken {
+                    token_id: id.to_string(),
+                },
+            })
         } else {
             Err(deny())
         }
@@ -87,12 +116,20 @@ impl Authority {
     /// Authenticate a TLS client certificate (already chain-verified by the TLS layer
     /// against our roots): it must be one we issued under the `admin` profile, not
     /// revoked and not expired.
-    pub async fn authenticate_admin_certificate(&self, der: &[u8]) -> Result<Requester, AuthorityError> {
+    pub async fn authenticate_admin_certificate(
+        &self,
+        der: &[u8],
+    ) -> Result<Requester, AuthorityError> {
         use x509_parser::prelude::*;
         let deny = |m: &str| AuthorityError::Unauthorized(m.to_string());
-        let (_, cert) = X509Certificate::from_der(der).map_err(|_| deny("client certificate does not parse"))?;
+        let (_, cert) = X509Certificate::from_der(der)
+            .map_err(|_| deny("client certificate does not parse"))?;
         let serial = moor_core::serial::Serial::from_magnitude(cert.raw_serial()).to_hex();
-        let rec = self.store.get_certificate(&serial).await?.ok_or_else(|| deny("client certificate was not issued by this CA"))?;
+        let rec = self
+            .store
+            .get_certificate(&serial)
+            .await?
+            .ok_or_else(|| deny("client certificate was not issued by this CA"))?;
         if rec.der != der {
             return Err(deny("client certificate does not match the issued one"));
         }
@@ -105,7 +142,9 @@ impl Authority {
         if rec.not_after < self.now_unix() {
             return Err(deny("client certificate has expired"));
         }
-        Ok(Requester { credential: Credential::AdminCertificate { serial } })
+        Ok(Requester {
+            credential: Credential::AdminCertificate { serial },
+        })
     }
 }
 

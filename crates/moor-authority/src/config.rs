@@ -110,7 +110,11 @@ impl Home {
     /// Resolve a path relative to the home.
     pub fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
-        if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
     }
     /// The server's TLS key (encrypted like CA keys).
     pub fn server_key_path(&self) -> PathBuf {

@@ -47,7 +47,10 @@ impl AuthorityError {
             AuthorityError::AlreadyRevoked(_) => "already_revoked",
             AuthorityError::BadRequest(_) => "bad_request",
             AuthorityError::Store(StoreError::DuplicateSerial { .. }) => "internal",
-            AuthorityError::Store(_) | AuthorityError::Key(_) | AuthorityError::Internal(_) | AuthorityError::Config(_) => "internal",
+            AuthorityError::Store(_)
+            | AuthorityError::Key(_)
+            | AuthorityError::Internal(_)
+            | AuthorityError::Config(_) => "internal",
         }
     }
 

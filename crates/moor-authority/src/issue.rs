@@ -73,24 +73,49 @@ pub struct Issued {
 impl Issued {
     /// The generated key with the certificate and chain as a PKCS#12 file (RFC 7292)
     /// protected by `password`; None when the key was not generated here.
-    pub fn pkcs12(&self, password: &moor_keys::Passphrase) -> Result<Option<Vec<u8>>, AuthorityError> {
-        let Some(key) = &self.private_key_der else { return Ok(None) };
+    pub fn pkcs12(
+        &self,
+        password: &moor_keys::Passphrase,
+    ) -> Result<Option<Vec<u8>>, AuthorityError> {
+        let Some(key) = &self.private_key_der else {
+            return Ok(None);
+        };
         let mut certs: Vec<&[u8]> = vec![&self.cert_der];
         certs.extend(self.chain_der.iter().map(|c| c.as_slice()));
-        let name = self.record.sans.first().map(|s| s.split_once(':').map(|(_, v)| v).unwrap_or(s)).unwrap_or(&self.serial).to_string();
+        let name = self
+            .record
+            .sans
+            .first()
+            .map(|s| s.split_once(':').map(|(_, v)| v).unwrap_or(s))
+            .unwrap_or(&self.serial)
+            .to_string();
         Ok(Some(moor_keys::to_pkcs12(key, &certs, password, &name)?))
     }
 }
 
 impl Authority {
     /// Issue a certificate for `who`. Refusals are audited; nothing is signed for them.
-    pub async fn issue(&self, who: &Requester, req: IssueRequest) -> Result<Issued, AuthorityError> {
+    pub async fn issue(
+        &self,
+        who: &Requester,
+        req: IssueRequest,
+    ) -> Result<Issued, AuthorityError> {
         match self.issue_inner(who, &req).await {
             Ok(i) => Ok(i),
             Err(AuthorityError::Refused(r)) => {
-                let detail = audit_detail(&[("profile", &req.profile), ("code", r.code.as_str()), ("reason", &r.detail)]);
+                let detail = audit_detail(&[
+                    ("profile", &req.profile),
+                    ("code", r.code.as_str()),
+                    ("reason", &r.detail),
+                ]);
                 self.store
-                    .append_audit(NewAuditEntry { ts: self.now_unix(), actor: who.id(), action: "issue.refuse".into(), subject: req.profile.clone(), detail })
+                    .append_audit(NewAuditEntry {
+                        ts: self.now_unix(),
+                        actor: who.id(),
+                        action: "issue.refuse".into(),
+                        subject: req.profile.clone(),
+                        detail,
+                    })
                     .await?;
                 Err(AuthorityError::Refused(r))
             }
@@ -98,12 +123,25 @@ impl Authority {
         }
     }
 
-    async fn issue_inner(&self, who: &Requester, req: &IssueRequest) -> Result<Issued, AuthorityError> {
-        let profile = self.profiles.get(&req.profile).ok_or_else(|| Refusal::new(RefusalCode::UnknownProfile, format!("no profile named {:?}", truncate(&req.profile, 64))))?;
-        let issuer = self.issuers.get(&profile.issuer).ok_or_else(|| AuthorityError::Config(format!("issuer {} not loaded", profile.issuer)))?;
+    async fn issue_inner(
+        &self,
+        who: &Requester,
+        req: &IssueRequest,
+    ) -> Result<Issued, AuthorityError> {
+        let profile = self.profiles.get(&req.profile).ok_or_else(|| {
+            Refusal::new(
+                RefusalCode::UnknownProfile,
+                format!("no profile named {:?}", truncate(&req.profile, 64)),
+            )
+        })?;
+        let issuer = self.issuers.get(&profile.issuer).ok_or_else(|| {
+            AuthorityError::Config(format!("issuer {} not loaded", profile.issuer))
+        })?;
 
         // The subscriber key and requested names: verified CSR, or a key we generate.
-        let rules = IdentifierRules { public: profile.public };
+        let rules = IdentifierRules {
+            public: profile.public,
+        };
         let (sub_req, generated) = match &req.subject {
             SubjectSource::Csr(input) => {
                 let input = input.clone();
@@ -116,47 +154,91 @@ impl Authority {
                 .await??;
                 (SubscriberRequest::from_csr(&csr, lifetime), None)
             }
-            SubjectSource::Generate { algorithm, sans, common_name } => {
+            SubjectSource::Generate {
+                algorithm,
+                sans,
+                common_name,
+            } => {
                 if !profile.allow_server_keygen {
-                    return Err(Refusal::new(RefusalCode::ProfileViolation, format!("profile {} does not allow server-side key generation", profile.name)).into());
+                    return Err(Refusal::new(
+                        RefusalCode::ProfileViolation,
+                        format!(
+                            "profile {} does not allow server-side key generation",
+                            profile.name
+                        ),
+                    )
+                    .into());
                 }
                 if sans.len() > moor_core::limits::MAX_SANS {
-                    return Err(Refusal::new(RefusalCode::TooManyIdentifiers, format!("at most {} names", moor_core::limits::MAX_SANS)).into());
+                    return Err(Refusal::new(
+                        RefusalCode::TooManyIdentifiers,
+                        format!("at most {} names", moor_core::limits::MAX_SANS),
+                    )
+                    .into());
                 }
-                let ids = sans.iter().map(|s| parse_identifier(s, rules)).collect::<Result<Vec<_>, _>>()?;
+                let ids = sans
+                    .iter()
+                    .map(|s| parse_identifier(s, rules))
+                    .collect::<Result<Vec<_>, _>>()?;
                 if !profile.key_algorithms.contains(algorithm) {
-                    return Err(Refusal::new(RefusalCode::BadPublicKey, format!("profile {} does not allow {} keys", profile.name, algorithm)).into());
+                    return Err(Refusal::new(
+                        RefusalCode::BadPublicKey,
+                        format!("profile {} does not allow {} keys", profile.name, algorithm),
+                    )
+                    .into());
                 }
                 let alg = *algorithm;
                 let key = cpu(!alg.is_rsa(), move || SoftwareKey::generate(alg)).await??;
                 let subject_key = moor_core::csr::check_public_key(&key.spki_der())?;
-                let sub = SubscriberRequest::new(subject_key, ids, common_name.clone(), req.lifetime);
+                let sub =
+                    SubscriberRequest::new(subject_key, ids, common_name.clone(), req.lifetime);
                 (sub, Some(key))
             }
         };
 
         // Never certify a CA's own key for a subscriber (refuse.md B1).
         if self.ca_key_hashes.contains(&sub_req.key.spki_sha256_hex()) {
-            return Err(Refusal::new(RefusalCode::BlockedKey, "the request's key is a CA key").into());
+            return Err(
+                Refusal::new(RefusalCode::BlockedKey, "the request's key is a CA key").into(),
+            );
         }
 
         let serial = Serial::random().map_err(|e| AuthorityError::Internal(e.to_string()))?;
         let urls = Urls::for_issuer(&self.revocation_url, &issuer.facts.id);
         let now = self.clock.now();
-        let prepared = prepare(profile, &issuer.facts, &urls, sub_req.clone(), serial.clone(), now)?;
+        let prepared = prepare(
+            profile,
+            &issuer.facts,
+            &urls,
+            sub_req.clone(),
+            serial.clone(),
+            now,
+        )?;
 
         // Lint, then sign (blocking: RSA and ML-DSA signing take milliseconds).
-        let expect_summary = (prepared.expect.not_before.unix_timestamp(), prepared.expect.not_after.unix_timestamp(), prepared.sans.iter().map(|s| s.tagged()).collect::<Vec<_>>(), prepared.common_name.clone());
+        let expect_summary = (
+            prepared.expect.not_before.unix_timestamp(),
+            prepared.expect.not_after.unix_timestamp(),
+            prepared.sans.iter().map(|s| s.tagged()).collect::<Vec<_>>(),
+            prepared.common_name.clone(),
+        );
         let signer = issuer.signer.clone();
         let issuer_der = issuer.facts.cert_der.clone();
         let key = sub_req.key.clone();
-        let fast = matches!(signer.algorithm(), KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 | KeyAlgorithm::Ed25519);
-        let cert_der = cpu(fast, move || sign_prepared(&*signer, &issuer_der, &key, &prepared)).await??;
+        let fast = matches!(
+            signer.algorithm(),
+            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::EcdsaP384 | KeyAlgorithm::Ed25519
+        );
+        let cert_der = cpu(fast, move || {
+            sign_prepared(&*signer, &issuer_der, &key, &prepared)
+        })
+        .await??;
 
         // Record it with its audit entry, durably, before anyone sees it.
         // The lint proved the certificate carries exactly the template's values; use them.
         let (not_before, not_after, sans, subject) = recorded_fields(&cert_der, &expect_summary)?;
-        let fingerprint = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &cert_der).as_ref());
+        let fingerprint =
+            hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &cert_der).as_ref());
         let new = NewCertificate {
             serial_hex: serial.to_hex(),
             issuer_id: issuer.facts.id.clone(),
@@ -178,11 +260,19 @@ impl Authority {
             "server_keygen": generated.is_some(),
         })
         .to_string();
-        let audit = NewAuditEntry { ts: now.unix_timestamp(), actor: who.id(), action: "issue".into(), subject: serial.to_hex(), detail };
+        let audit = NewAuditEntry {
+            ts: now.unix_timestamp(),
+            actor: who.id(),
+            action: "issue".into(),
+            subject: serial.to_hex(),
+            detail,
+        };
         match self.store.record_issuance(new.clone(), audit).await {
             Ok(()) => {}
             // 128-bit serials collide only if the CSPRNG is broken; fail closed, never overwrite.
-            Err(e @ StoreError::DuplicateSerial { .. }) => return Err(AuthorityError::Internal(e.to_string())),
+            Err(e @ StoreError::DuplicateSerial { .. }) => {
+                return Err(AuthorityError::Internal(e.to_string()));
+            }
             Err(e) => return Err(e.into()),
         }
         let (private_key_pem, private_key_der) = match generated {
@@ -225,21 +315,42 @@ impl Authority {
 /// Run CPU work inline when it is short (tens of microseconds: ECDSA, Ed25519), else on
 /// the blocking pool (RSA signing and key generation, ML-DSA) so it never stalls the
 /// async workers. The thread hop costs more than a fast signature.
-async fn cpu<T: Send + 'static>(inline: bool, f: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthorityError> {
+async fn cpu<T: Send + 'static>(
+    inline: bool,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AuthorityError> {
     if inline {
         Ok(f())
     } else {
-        tokio::task::spawn_blocking(f).await.map_err(|e| AuthorityError::Internal(e.to_string()))
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| AuthorityError::Internal(e.to_string()))
     }
 }
 
-fn sign_prepared(signer: &dyn Signer, issuer_der: &[u8], key: &SubjectKey, prepared: &moor_core::template::Prepared) -> Result<Vec<u8>, AuthorityError> {
-    let linting = LintingSigner { signer, expect: &prepared.expect, failure: Mutex::new(None) };
-    let issuer = rcgen::Issuer::from_ca_cert_der(&issuer_der.to_vec().into(), linting).map_err(|e| AuthorityError::Internal(format!("issuer certificate: {e}")))?;
+fn sign_prepared(
+    signer: &dyn Signer,
+    issuer_der: &[u8],
+    key: &SubjectKey,
+    prepared: &moor_core::template::Prepared,
+) -> Result<Vec<u8>, AuthorityError> {
+    let linting = LintingSigner {
+        signer,
+        expect: &prepared.expect,
+        failure: Mutex::new(None),
+    };
+    let issuer = rcgen::Issuer::from_ca_cert_der(&issuer_der.to_vec().into(), linting)
+        .map_err(|e| AuthorityError::Internal(format!("issuer certificate: {e}")))?;
     match prepared.params.signed_by(key, &issuer) {
         Ok(cert) => Ok(cert.der().to_vec()),
         Err(e) => {
-            if let Some(r) = issuer.key().failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Some(r) = issuer
+                .key()
+                .failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+            {
                 return Err(AuthorityError::Refused(r));
             }
             Err(AuthorityError::Internal(format!("signing failed: {e}")))
@@ -250,8 +361,14 @@ fn sign_prepared(signer: &dyn Signer, issuer_der: &[u8], key: &SubjectKey, prepa
 type Summary = (i64, i64, Vec<String>, Option<String>);
 
 /// The stored fields of a certificate the lint has checked against the template.
-fn recorded_fields(_der: &[u8], s: &Summary) -> Result<(i64, i64, Vec<String>, String), AuthorityError> {
-    let subject = s.3.as_ref().map(|cn| format!("CN={}", rfc4514_escape(cn))).unwrap_or_default();
+fn recorded_fields(
+    _der: &[u8],
+    s: &Summary,
+) -> Result<(i64, i64, Vec<String>, String), AuthorityError> {
+    let subject =
+        s.3.as_ref()
+            .map(|cn| format!("CN={}", rfc4514_escape(cn)))
+            .unwrap_or_default();
     Ok((s.0, s.1, s.2.clone(), subject))
 }
 
@@ -259,7 +376,9 @@ fn recorded_fields(_der: &[u8], s: &Summary) -> Result<(i64, i64, Vec<String>, S
 fn rfc4514_escape(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for (i, c) in v.chars().enumerate() {
-        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';') || (i == 0 && (c == '#' || c == ' ')) || (i + 1 == v.chars().count() && c == ' ');
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i + 1 == v.chars().count() && c == ' ');
         if special {
             out.push('\\');
         }
@@ -308,20 +427,37 @@ mod tests {
 
     #[test]
     fn a_lint_failure_means_the_ca_key_never_signs() {
-        let ca = Counting { key: SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap(), signs: AtomicUsize::new(0) };
+        let ca = Counting {
+            key: SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap(),
+            signs: AtomicUsize::new(0),
+        };
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-        p.distinguished_name.push(rcgen::DnType::CommonName, "Test CA");
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Test CA");
         let ca_der = p.self_signed(&RcgenSigner(&ca.key)).unwrap().der().to_vec();
         let facts = moor_core::template::IssuerFacts::from_cert_der("t", &ca_der).unwrap();
         let sub = SoftwareKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let key = moor_core::csr::check_public_key(&sub.spki_der()).unwrap();
-        let req = SubscriberRequest::new(key.clone(), vec![parse_identifier("a.example.com", IdentifierRules::default()).unwrap()], None, None);
+        let req = SubscriberRequest::new(
+            key.clone(),
+            vec![parse_identifier("a.example.com", IdentifierRules::default()).unwrap()],
+            None,
+            None,
+        );
         let profile = &Profile::builtins()["tls-server"];
         let urls = Urls::for_issuer("http://pki.example.com", "t");
         let now = time::OffsetDateTime::now_utc();
 
-        let good = prepare(profile, &facts, &urls, req.clone(), Serial::random().unwrap(), now).unwrap();
+        let good = prepare(
+            profile,
+            &facts,
+            &urls,
+            req.clone(),
+            Serial::random().unwrap(),
+            now,
+        )
+        .unwrap();
         let der = sign_prepared(&ca, &ca_der, &key, &good).unwrap();
         assert_eq!(ca.signs.load(Ordering::SeqCst), 1);
         assert!(der.len() > 200);
@@ -333,6 +469,10 @@ mod tests {
             Err(AuthorityError::Refused(r)) => assert_eq!(r.code, RefusalCode::LintFailed, "{r}"),
             other => panic!("expected a lint refusal, got {:?}", other.map(|d| d.len())),
         }
-        assert_eq!(ca.signs.load(Ordering::SeqCst), 1, "the CA key was not used for the refused certificate");
+        assert_eq!(
+            ca.signs.load(Ordering::SeqCst),
+            1,
+            "the CA key was not used for the refused certificate"
+        );
     }
 }

@@ -42,18 +42,46 @@ pub struct Authority {
 
 impl Authority {
     /// Assemble an authority. Every profile must name a loaded issuer.
-    pub fn new(store: Arc<dyn Store>, issuer_records: Vec<IssuerRecord>, issuers: Vec<LoadedIssuer>, profiles: BTreeMap<String, Profile>, revocation_url: String, clock: Arc<dyn Clock>) -> Result<Authority, AuthorityError> {
-        let issuers: HashMap<String, LoadedIssuer> = issuers.into_iter().map(|i| (i.facts.id.clone(), i)).collect();
+    pub fn new(
+        store: Arc<dyn Store>,
+        issuer_records: Vec<IssuerRecord>,
+        issuers: Vec<LoadedIssuer>,
+        profiles: BTreeMap<String, Profile>,
+        revocation_url: String,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Authority, AuthorityError> {
+        let issuers: HashMap<String, LoadedIssuer> = issuers
+            .into_iter()
+            .map(|i| (i.facts.id.clone(), i))
+            .collect();
         for p in profiles.values() {
             let Some(issuer) = issuers.get(&p.issuer) else {
-                return Err(AuthorityError::Config(format!("profile {} names issuer {}, which is not an online intermediate", p.name, p.issuer)));
+                return Err(AuthorityError::Config(format!(
+                    "profile {} names issuer {}, which is not an online intermediate",
+                    p.name, p.issuer
+                )));
             };
             if p.public && !issuer.facts.algorithm.allowed_for_public_tls() {
-                return Err(AuthorityError::Config(format!("profile {} is public but issuer {} signs with {}; the Baseline Requirements allow only RSA and ECDSA", p.name, p.issuer, issuer.facts.algorithm)));
+                return Err(AuthorityError::Config(format!(
+                    "profile {} is public but issuer {} signs with {}; the Baseline Requirements allow only RSA and ECDSA",
+                    p.name, p.issuer, issuer.facts.algorithm
+                )));
             }
         }
-        let ca_key_hashes = issuer_records.iter().filter_map(|r| trust_anchor::spki_sha256_of_cert(&r.cert_der)).collect();
-        Ok(Authority { store, issuers, issuer_records, profiles, revocation_url, clock, token_cache: RwLock::new(HashMap::new()), ca_key_hashes })
+        let ca_key_hashes = issuer_records
+            .iter()
+            .filter_map(|r| trust_anchor::spki_sha256_of_cert(&r.cert_der))
+            .collect();
+        Ok(Authority {
+            store,
+            issuers,
+            issuer_records,
+            profiles,
+            revocation_url,
+            clock,
+            token_cache: RwLock::new(HashMap::new()),
+            ca_key_hashes,
+        })
     }
 
     /// The store.
@@ -78,12 +106,19 @@ impl Authority {
 
     /// DER of every root certificate (the trust bundle).
     pub fn roots(&self) -> Vec<&[u8]> {
-        self.issuer_records.iter().filter(|i| i.kind == "root").map(|i| i.cert_der.as_slice()).collect()
+        self.issuer_records
+            .iter()
+            .filter(|i| i.kind == "root")
+            .map(|i| i.cert_der.as_slice())
+            .collect()
     }
 
     /// An issuer's certificate, DER.
     pub fn issuer_cert(&self, id: &str) -> Option<&[u8]> {
-        self.issuer_records.iter().find(|i| i.id == id).map(|i| i.cert_der.as_slice())
+        self.issuer_records
+            .iter()
+            .find(|i| i.id == id)
+            .map(|i| i.cert_der.as_slice())
     }
 
     pub(crate) fn now_unix(&self) -> i64 {

@@ -29,7 +29,9 @@ pub struct Requester {
 impl Requester {
     /// The local CLI operator.
     pub fn cli() -> Requester {
-        Requester { credential: Credential::LocalCli }
+        Requester {
+            credential: Credential::LocalCli,
+        }
     }
 
     /// A stable string for the store and the audit log (`cli`, `token:tok_…`, `mtls:<serial>`).

@@ -20,10 +20,19 @@ pub const REASONS: [(i32, &str); 9] = [
 
 /// Parse a reason given as a number or a name (`key-compromise`, `keyCompromise`, `superseded`, …).
 pub fn parse_reason(s: &str) -> Result<i32, AuthorityError> {
-    let norm: String = s.trim().chars().filter(|c| *c != '-' && *c != '_').flat_map(char::to_lowercase).collect();
+    let norm: String = s
+        .trim()
+        .chars()
+        .filter(|c| *c != '-' && *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect();
     let code = match norm.parse::<i32>() {
         Ok(n) => n,
-        Err(_) => REASONS.iter().find(|(_, name)| name.replace('-', "") == norm).map(|(n, _)| *n).ok_or_else(|| bad_reason(s))?,
+        Err(_) => REASONS
+            .iter()
+            .find(|(_, name)| name.replace('-', "") == norm)
+            .map(|(n, _)| *n)
+            .ok_or_else(|| bad_reason(s))?,
     };
     match code {
         0..=5 | 9 | 10 => Ok(code),
@@ -40,28 +49,59 @@ fn bad_reason(s: &str) -> AuthorityError {
 
 /// The name of a reason code.
 pub fn reason_name(code: i32) -> &'static str {
-    REASONS.iter().find(|(n, _)| *n == code).map(|(_, s)| *s).unwrap_or("unknown")
+    REASONS
+        .iter()
+        .find(|(n, _)| *n == code)
+        .map(|(_, s)| *s)
+        .unwrap_or("unknown")
 }
 
 impl Authority {
     /// Revoke the certificate with `serial_hex` for `reason`.
-    pub async fn revoke(&self, who: &Requester, serial_hex: &str, reason: i32) -> Result<CertificateRecord, AuthorityError> {
-        let serial = moor_core::serial::Serial::from_hex(serial_hex).ok_or_else(|| AuthorityError::BadRequest("serial must be hex, at most 20 octets".into()))?;
+    pub async fn revoke(
+        &self,
+        who: &Requester,
+        serial_hex: &str,
+        reason: i32,
+    ) -> Result<CertificateRecord, AuthorityError> {
+        let serial = moor_core::serial::Serial::from_hex(serial_hex).ok_or_else(|| {
+            AuthorityError::BadRequest("serial must be hex, at most 20 octets".into())
+        })?;
         let now = self.now_unix();
         let detail = audit_detail(&[("reason", reason_name(reason))]);
-        let audit = NewAuditEntry { ts: now, actor: who.id(), action: "revoke".into(), subject: serial.to_hex(), detail };
-        match self.store.revoke_certificate(&serial.to_hex(), now, reason, audit).await {
+        let audit = NewAuditEntry {
+            ts: now,
+            actor: who.id(),
+            action: "revoke".into(),
+            subject: serial.to_hex(),
+            detail,
+        };
+        match self
+            .store
+            .revoke_certificate(&serial.to_hex(), now, reason, audit)
+            .await
+        {
             Ok(r) => Ok(r),
-            Err(StoreError::NotFound { .. }) => Err(AuthorityError::NotFound(format!("certificate {}", serial.to_hex()))),
-            Err(StoreError::AlreadyRevoked { serial }) => Err(AuthorityError::AlreadyRevoked(serial)),
+            Err(StoreError::NotFound { .. }) => Err(AuthorityError::NotFound(format!(
+                "certificate {}",
+                serial.to_hex()
+            ))),
+            Err(StoreError::AlreadyRevoked { serial }) => {
+                Err(AuthorityError::AlreadyRevoked(serial))
+            }
             Err(e) => Err(e.into()),
         }
     }
 
     /// One certificate by serial.
     pub async fn certificate(&self, serial_hex: &str) -> Result<CertificateRecord, AuthorityError> {
-        let serial = moor_core::serial::Serial::from_hex(serial_hex).ok_or_else(|| AuthorityError::BadRequest("serial must be hex, at most 20 octets".into()))?;
-        self.store.get_certificate(&serial.to_hex()).await?.ok_or_else(|| AuthorityError::NotFound(format!("certificate {}", serial.to_hex())))
+        let serial = moor_core::serial::Serial::from_hex(serial_hex).ok_or_else(|| {
+            AuthorityError::BadRequest("serial must be hex, at most 20 octets".into())
+        })?;
+        self.store
+            .get_certificate(&serial.to_hex())
+            .await?
+            .ok_or_else(|| AuthorityError::NotFound(format!("certificate {}", serial.to_hex())))
     }
 }
 

@@ -143,7 +143,9 @@ impl fmt::Display for KeyAlgorithm {
 
 /// The error for an algorithm name we do not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown key algorithm {0:?}; expected one of ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096, ml-dsa-44, ml-dsa-65, ml-dsa-87")]
+#[error(
+    "unknown key algorithm {0:?}; expected one of ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096, ml-dsa-44, ml-dsa-65, ml-dsa-87"
+)]
 pub struct UnknownAlgorithm(pub String);
 
 impl FromStr for KeyAlgorithm {
@@ -168,7 +170,10 @@ mod tests {
             // The serde spelling (config files, JSON) is the stable name too.
             let v: Wrapper = toml::from_str(&format!("a = \"{}\"", a.name())).unwrap();
             assert_eq!(v.a, a);
-            assert_eq!(toml::to_string(&v).unwrap().trim(), format!("a = \"{}\"", a.name()));
+            assert_eq!(
+                toml::to_string(&v).unwrap().trim(),
+                format!("a = \"{}\"", a.name())
+            );
         }
         assert!("dsa-1024".parse::<KeyAlgorithm>().is_err());
     }

@@ -147,27 +147,79 @@ impl Profile {
         use SanKind::*;
         let list = [
             // TLS servers: 199 days max keeps within the CA/B Forum limit of 200 days (2026-03-15).
-            Profile::builtin("tls-server", 90, 199, vec![ServerAuth], vec![Dns, Ip], false),
+            Profile::builtin(
+                "tls-server",
+                90,
+                199,
+                vec![ServerAuth],
+                vec![Dns, Ip],
+                false,
+            ),
             // Publicly-trusted-style TLS: Baseline Requirements identifier rules and the DV policy OID.
             Profile {
                 public: true,
                 policies: vec!["2.23.140.1.2.1".into()],
-                key_algorithms: KeyAlgorithm::ALL.into_iter().filter(|a| a.allowed_for_public_tls()).collect(),
-                ..Profile::builtin("public-tls", 90, 199, vec![ServerAuth], vec![Dns, Ip], false)
+                key_algorithms: KeyAlgorithm::ALL
+                    .into_iter()
+                    .filter(|a| a.allowed_for_public_tls())
+                    .collect(),
+                ..Profile::builtin(
+                    "public-tls",
+                    90,
+                    199,
+                    vec![ServerAuth],
+                    vec![Dns, Ip],
+                    false,
+                )
             },
-            Profile::builtin("tls-client", 90, 397, vec![ClientAuth], vec![Dns, Ip, Uri, Email], true),
-            Profile::builtin("mtls", 90, 199, vec![ServerAuth, ClientAuth], vec![Dns, Ip, Uri], false),
+            Profile::builtin(
+                "tls-client",
+                90,
+                397,
+                vec![ClientAuth],
+                vec![Dns, Ip, Uri, Email],
+                true,
+            ),
+            Profile::builtin(
+                "mtls",
+                90,
+                199,
+                vec![ServerAuth, ClientAuth],
+                vec![Dns, Ip, Uri],
+                false,
+            ),
             Profile {
                 allow_wildcards: false,
-                ..Profile::builtin("code-signing", 30, 397, vec![CodeSigning], vec![Email, Uri], true)
+                ..Profile::builtin(
+                    "code-signing",
+                    30,
+                    397,
+                    vec![CodeSigning],
+                    vec![Email, Uri],
+                    true,
+                )
             },
             Profile {
                 allow_wildcards: false,
-                ..Profile::builtin("device", 365, 825, vec![ClientAuth], vec![Dns, Ip, Uri], true)
+                ..Profile::builtin(
+                    "device",
+                    365,
+                    825,
+                    vec![ClientAuth],
+                    vec![Dns, Ip, Uri],
+                    true,
+                )
             },
             Profile {
                 allow_wildcards: false,
-                ..Profile::builtin("admin", 30, 90, vec![ClientAuth], vec![Email, Uri, Dns], true)
+                ..Profile::builtin(
+                    "admin",
+                    30,
+                    90,
+                    vec![ClientAuth],
+                    vec![Email, Uri, Dns],
+                    true,
+                )
             },
         ];
         list.into_iter().map(|p| (p.name.clone(), p)).collect()
@@ -176,30 +228,65 @@ impl Profile {
     /// Check the profile itself is coherent (used when loading configuration).
     pub fn validate(&self) -> Result<(), Refusal> {
         let bad = |m: String| Err(Refusal::new(RefusalCode::ProfileViolation, m));
-        if self.name.is_empty() || self.name.len() > crate::limits::MAX_NAME_LEN || !self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return bad(format!("profile name {:?} must be 1-64 characters of a-z, 0-9 and '-'", self.name));
+        if self.name.is_empty()
+            || self.name.len() > crate::limits::MAX_NAME_LEN
+            || !self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return bad(format!(
+                "profile name {:?} must be 1-64 characters of a-z, 0-9 and '-'",
+                self.name
+            ));
         }
         if self.default_lifetime > self.max_lifetime {
-            return bad(format!("profile {}: default_lifetime exceeds max_lifetime", self.name));
+            return bad(format!(
+                "profile {}: default_lifetime exceeds max_lifetime",
+                self.name
+            ));
         }
         if self.max_lifetime < Duration::from_secs(60) {
-            return bad(format!("profile {}: max_lifetime must be at least 60s", self.name));
+            return bad(format!(
+                "profile {}: max_lifetime must be at least 60s",
+                self.name
+            ));
         }
         if self.extended_key_usage.is_empty() {
-            return bad(format!("profile {}: extended_key_usage must not be empty", self.name));
+            return bad(format!(
+                "profile {}: extended_key_usage must not be empty",
+                self.name
+            ));
         }
         if self.key_algorithms.is_empty() {
-            return bad(format!("profile {}: key_algorithms must not be empty", self.name));
+            return bad(format!(
+                "profile {}: key_algorithms must not be empty",
+                self.name
+            ));
         }
         if self.san_types.is_empty() && !self.allow_cn_only {
-            return bad(format!("profile {}: san_types is empty and allow_cn_only is false", self.name));
+            return bad(format!(
+                "profile {}: san_types is empty and allow_cn_only is false",
+                self.name
+            ));
         }
-        if self.public && let Some(a) = self.key_algorithms.iter().find(|a| !a.allowed_for_public_tls()) {
-            return bad(format!("profile {}: public profiles allow only RSA and ECDSA P-256/P-384 keys (Baseline Requirements 6.1.5), not {a}", self.name));
+        if self.public
+            && let Some(a) = self
+                .key_algorithms
+                .iter()
+                .find(|a| !a.allowed_for_public_tls())
+        {
+            return bad(format!(
+                "profile {}: public profiles allow only RSA and ECDSA P-256/P-384 keys (Baseline Requirements 6.1.5), not {a}",
+                self.name
+            ));
         }
         for p in &self.policies {
             if crate::template::parse_oid(p).is_none() {
-                return bad(format!("profile {}: policy {p:?} is not a dotted OID", self.name));
+                return bad(format!(
+                    "profile {}: policy {p:?} is not a dotted OID",
+                    self.name
+                ));
             }
         }
         Ok(())
@@ -248,8 +335,9 @@ mod duration_text {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        super::parse_duration(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("bad duration {text:?}; use e.g. 90d, 12h, 30m")))
+        super::parse_duration(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("bad duration {text:?}; use e.g. 90d, 12h, 30m"))
+        })
     }
 }
 
@@ -260,7 +348,15 @@ mod tests {
     #[test]
     fn builtins_are_valid() {
         let b = Profile::builtins();
-        for name in ["tls-server", "public-tls", "tls-client", "mtls", "code-signing", "device", "admin"] {
+        for name in [
+            "tls-server",
+            "public-tls",
+            "tls-client",
+            "mtls",
+            "code-signing",
+            "device",
+            "admin",
+        ] {
             let p = &b[name];
             p.validate().unwrap();
             assert_eq!(p.name, name);

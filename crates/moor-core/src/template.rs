@@ -44,7 +44,8 @@ pub struct IssuerFacts {
 impl IssuerFacts {
     /// Parse the facts out of a CA certificate.
     pub fn from_cert_der(id: &str, der: &[u8]) -> Result<IssuerFacts, String> {
-        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| format!("issuer {id}: certificate does not parse: {e}"))?;
+        let (rest, cert) = X509Certificate::from_der(der)
+            .map_err(|e| format!("issuer {id}: certificate does not parse: {e}"))?;
         if !rest.is_empty() {
             return Err(format!("issuer {id}: trailing bytes after certificate"));
         }
@@ -56,12 +57,17 @@ impl IssuerFacts {
                 _ => None,
             })
             .ok_or_else(|| format!("issuer {id}: CA certificate has no subjectKeyIdentifier"))?;
-        let key = crate::csr::check_public_key(cert.tbs_certificate.subject_pki.raw).map_err(|e| format!("issuer {id}: {e}"))?;
-        let not_after = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp()).map_err(|e| format!("issuer {id}: notAfter: {e}"))?;
+        let key = crate::csr::check_public_key(cert.tbs_certificate.subject_pki.raw)
+            .map_err(|e| format!("issuer {id}: {e}"))?;
+        let not_after = OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp())
+            .map_err(|e| format!("issuer {id}: notAfter: {e}"))?;
         let (mut permitted_dns, mut excluded_dns) = (Vec::new(), Vec::new());
         for ext in cert.extensions() {
             if let ParsedExtension::NameConstraints(nc) = ext.parsed_extension() {
-                for (list, out) in [(&nc.permitted_subtrees, &mut permitted_dns), (&nc.excluded_subtrees, &mut excluded_dns)] {
+                for (list, out) in [
+                    (&nc.permitted_subtrees, &mut permitted_dns),
+                    (&nc.excluded_subtrees, &mut excluded_dns),
+                ] {
                     for sub in list.iter().flatten() {
                         if let x509_parser::extensions::GeneralName::DNSName(d) = sub.base {
                             out.push(d.trim_start_matches('.').to_ascii_lowercase());
@@ -132,7 +138,12 @@ pub struct SubscriberRequest {
 impl SubscriberRequest {
     /// A plain request for `key` and `sans` (server-side key generation): asks for
     /// nothing beyond names, default lifetime.
-    pub fn new(key: SubjectKey, sans: Vec<Identifier>, common_name: Option<String>, lifetime: Option<Duration>) -> SubscriberRequest {
+    pub fn new(
+        key: SubjectKey,
+        sans: Vec<Identifier>,
+        common_name: Option<String>,
+        lifetime: Option<Duration>,
+    ) -> SubscriberRequest {
         SubscriberRequest {
             key,
             sans,
@@ -147,7 +158,10 @@ impl SubscriberRequest {
     }
 
     /// A request carried by a verified CSR.
-    pub fn from_csr(csr: &crate::csr::VerifiedCsr, lifetime: Option<Duration>) -> SubscriberRequest {
+    pub fn from_csr(
+        csr: &crate::csr::VerifiedCsr,
+        lifetime: Option<Duration>,
+    ) -> SubscriberRequest {
         SubscriberRequest {
             key: csr.public_key.clone(),
             sans: csr.sans.clone(),
@@ -199,31 +213,68 @@ pub struct Prepared {
 }
 
 /// Check `req` against `profile` and build the certificate template.
-pub fn prepare(profile: &Profile, issuer: &IssuerFacts, urls: &Urls, req: SubscriberRequest, serial: Serial, now: OffsetDateTime) -> Result<Prepared, Refusal> {
+pub fn prepare(
+    profile: &Profile,
+    issuer: &IssuerFacts,
+    urls: &Urls,
+    req: SubscriberRequest,
+    serial: Serial,
+    now: OffsetDateTime,
+) -> Result<Prepared, Refusal> {
     // Key algorithm (refuse.md B1).
     if !profile.key_algorithms.contains(&req.key.algorithm) {
-        return refuse(RefusalCode::BadPublicKey, format!("profile {} does not allow {} keys", profile.name, req.key.algorithm));
+        return refuse(
+            RefusalCode::BadPublicKey,
+            format!(
+                "profile {} does not allow {} keys",
+                profile.name, req.key.algorithm
+            ),
+        );
     }
     // What the CSR asked for that only the profile decides (B1: reject explicit conflicts).
     if req.requests_ca {
-        return refuse(RefusalCode::ProfileViolation, "the request asks for basicConstraints cA=TRUE; subscriber certificates are never CAs");
+        return refuse(
+            RefusalCode::ProfileViolation,
+            "the request asks for basicConstraints cA=TRUE; subscriber certificates are never CAs",
+        );
     }
     if req.requests_cert_sign {
-        return refuse(RefusalCode::ProfileViolation, "the request asks for keyCertSign/cRLSign key usage");
+        return refuse(
+            RefusalCode::ProfileViolation,
+            "the request asks for keyCertSign/cRLSign key usage",
+        );
     }
     if req.requests_name_constraints {
-        return refuse(RefusalCode::ProfileViolation, "the request asks for name constraints");
+        return refuse(
+            RefusalCode::ProfileViolation,
+            "the request asks for name constraints",
+        );
     }
     if let Some(oid) = req.unknown_critical_extensions.first() {
-        return refuse(RefusalCode::BadCsr, format!("the request carries an unknown critical extension {oid}"));
+        return refuse(
+            RefusalCode::BadCsr,
+            format!("the request carries an unknown critical extension {oid}"),
+        );
     }
     let granted: Vec<&str> = profile.extended_key_usage.iter().map(|e| e.oid()).collect();
-    if let Some(eku) = req.requested_ekus.iter().find(|e| !granted.contains(&e.as_str())) {
-        return refuse(RefusalCode::ProfileViolation, format!("the request asks for extended key usage {eku}, which profile {} does not grant", profile.name));
+    if let Some(eku) = req
+        .requested_ekus
+        .iter()
+        .find(|e| !granted.contains(&e.as_str()))
+    {
+        return refuse(
+            RefusalCode::ProfileViolation,
+            format!(
+                "the request asks for extended key usage {eku}, which profile {} does not grant",
+                profile.name
+            ),
+        );
     }
 
     // Identifiers (B2): re-parse with the profile's rules, normalise, check types and patterns.
-    let rules = IdentifierRules { public: profile.public };
+    let rules = IdentifierRules {
+        public: profile.public,
+    };
     let mut sans = Vec::with_capacity(req.sans.len());
     for id in &req.sans {
         let checked = match id {
@@ -236,46 +287,96 @@ pub fn prepare(profile: &Profile, issuer: &IssuerFacts, urls: &Urls, req: Subscr
     let sans = crate::identifier::normalize_set(sans)?;
     for id in &sans {
         if !profile.san_types.contains(&id.kind()) {
-            return refuse(RefusalCode::RejectedIdentifier, format!("profile {} does not allow {:?} names ({})", profile.name, id.kind(), id.tagged()));
+            return refuse(
+                RefusalCode::RejectedIdentifier,
+                format!(
+                    "profile {} does not allow {:?} names ({})",
+                    profile.name,
+                    id.kind(),
+                    id.tagged()
+                ),
+            );
         }
         if id.is_wildcard() && !profile.allow_wildcards {
-            return refuse(RefusalCode::RejectedIdentifier, format!("profile {} does not allow wildcard names ({})", profile.name, id.value()));
+            return refuse(
+                RefusalCode::RejectedIdentifier,
+                format!(
+                    "profile {} does not allow wildcard names ({})",
+                    profile.name,
+                    id.value()
+                ),
+            );
         }
         if profile.deny.iter().any(|p| matches_pattern(id, p)) {
-            return refuse(RefusalCode::RejectedIdentifier, format!("{} is denied by profile {}", id.value(), profile.name));
+            return refuse(
+                RefusalCode::RejectedIdentifier,
+                format!("{} is denied by profile {}", id.value(), profile.name),
+            );
         }
         if let Identifier::Dns(name) = id {
             let base = name.trim_start_matches("*.");
             // RFC 5280 §4.2.1.10: a DNS subtree matches the name itself and every name below it.
             let within = |sub: &String| base == sub.as_str() || base.ends_with(&format!(".{sub}"));
-            if issuer.excluded_dns.iter().any(within) || (!issuer.permitted_dns.is_empty() && !issuer.permitted_dns.iter().any(within)) {
-                return refuse(RefusalCode::RejectedIdentifier, format!("{name} is outside the name constraints of issuer {}", issuer.id));
+            if issuer.excluded_dns.iter().any(within)
+                || (!issuer.permitted_dns.is_empty() && !issuer.permitted_dns.iter().any(within))
+            {
+                return refuse(
+                    RefusalCode::RejectedIdentifier,
+                    format!(
+                        "{name} is outside the name constraints of issuer {}",
+                        issuer.id
+                    ),
+                );
             }
         }
         if !profile.allow.is_empty() && !profile.allow.iter().any(|p| matches_pattern(id, p)) {
-            return refuse(RefusalCode::RejectedIdentifier, format!("{} is not among the names profile {} allows", id.value(), profile.name));
+            return refuse(
+                RefusalCode::RejectedIdentifier,
+                format!(
+                    "{} is not among the names profile {} allows",
+                    id.value(),
+                    profile.name
+                ),
+            );
         }
     }
 
     // Subject CN (B1): at most 64 characters, never an IP address. For TLS server
     // profiles it must be one of the SANs (BR 7.1.4.3); other profiles (devices, code
     // signing) may carry a free-form name, and CN-only certificates where allowed.
-    let cn_must_be_san = profile.extended_key_usage.contains(&crate::profile::ExtendedKeyUsage::ServerAuth);
+    let cn_must_be_san = profile
+        .extended_key_usage
+        .contains(&crate::profile::ExtendedKeyUsage::ServerAuth);
     let common_name = match req.common_name.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(cn) => {
             if cn.chars().count() > limits::MAX_COMMON_NAME_LEN {
-                return refuse(RefusalCode::BadCsr, format!("commonName is longer than {} characters", limits::MAX_COMMON_NAME_LEN));
+                return refuse(
+                    RefusalCode::BadCsr,
+                    format!(
+                        "commonName is longer than {} characters",
+                        limits::MAX_COMMON_NAME_LEN
+                    ),
+                );
             }
             if cn.parse::<std::net::IpAddr>().is_ok() {
-                return refuse(RefusalCode::BadCsr, "an IP address in the commonName is refused; put it in the subjectAltName");
+                return refuse(
+                    RefusalCode::BadCsr,
+                    "an IP address in the commonName is refused; put it in the subjectAltName",
+                );
             }
             if cn.chars().any(|c| c.is_control()) {
-                return refuse(RefusalCode::BadCsr, "commonName contains control characters");
+                return refuse(
+                    RefusalCode::BadCsr,
+                    "commonName contains control characters",
+                );
             }
             if sans.is_empty() {
                 if !profile.allow_cn_only {
-                    return refuse(RefusalCode::BadCsr, format!("profile {} needs at least one subjectAltName", profile.name));
+                    return refuse(
+                        RefusalCode::BadCsr,
+                        format!("profile {} needs at least one subjectAltName", profile.name),
+                    );
                 }
                 Some(cn.to_string())
             } else if !cn_must_be_san {
@@ -283,15 +384,26 @@ pub fn prepare(profile: &Profile, issuer: &IssuerFacts, urls: &Urls, req: Subscr
             } else {
                 let lower = cn.to_ascii_lowercase();
                 if !sans.iter().any(|s| s.value() == lower || s.value() == cn) {
-                    return refuse(RefusalCode::BadCsr, format!("commonName {cn:?} is not among the subjectAltNames"));
+                    return refuse(
+                        RefusalCode::BadCsr,
+                        format!("commonName {cn:?} is not among the subjectAltNames"),
+                    );
                 }
                 // Keep the normalised (lower-case) spelling for DNS names.
-                Some(sans.iter().find(|s| s.value() == lower).map(|s| s.value()).unwrap_or_else(|| cn.to_string()))
+                Some(
+                    sans.iter()
+                        .find(|s| s.value() == lower)
+                        .map(|s| s.value())
+                        .unwrap_or_else(|| cn.to_string()),
+                )
             }
         }
     };
     if sans.is_empty() && common_name.is_none() {
-        return refuse(RefusalCode::BadCsr, "the request names no subject: give at least one subjectAltName");
+        return refuse(
+            RefusalCode::BadCsr,
+            "the request names no subject: give at least one subjectAltName",
+        );
     }
     // When no CN was requested, use the first DNS name that fits, as most TLS clients still look.
     let common_name = common_name.or_else(|| {
@@ -303,10 +415,21 @@ pub fn prepare(profile: &Profile, issuer: &IssuerFacts, urls: &Urls, req: Subscr
     // Lifetime (B5): at most the profile maximum; never past the issuer's own notAfter.
     let lifetime = req.lifetime.unwrap_or(profile.default_lifetime);
     if lifetime > profile.max_lifetime {
-        return refuse(RefusalCode::ProfileViolation, format!("requested lifetime {} exceeds the maximum {} of profile {}", crate::profile::format_duration(lifetime), crate::profile::format_duration(profile.max_lifetime), profile.name));
+        return refuse(
+            RefusalCode::ProfileViolation,
+            format!(
+                "requested lifetime {} exceeds the maximum {} of profile {}",
+                crate::profile::format_duration(lifetime),
+                crate::profile::format_duration(profile.max_lifetime),
+                profile.name
+            ),
+        );
     }
     if lifetime < Duration::from_secs(60) {
-        return refuse(RefusalCode::ProfileViolation, "lifetime must be at least 60 seconds");
+        return refuse(
+            RefusalCode::ProfileViolation,
+            "lifetime must be at least 60 seconds",
+        );
     }
     let now = now.replace_nanosecond(0).unwrap_or(now);
     let not_before = now - BACKDATE;
@@ -316,34 +439,58 @@ pub fn prepare(profile: &Profile, issuer: &IssuerFacts, urls: &Urls, req: Subscr
         not_after = issuer.not_after;
     }
     if not_after <= now {
-        return refuse(RefusalCode::ProfileViolation, format!("issuer {} expires too soon to issue", issuer.id));
+        return refuse(
+            RefusalCode::ProfileViolation,
+            format!("issuer {} expires too soon to issue", issuer.id),
+        );
     }
 
-    let key_encipherment = req.key.algorithm.is_rsa() && profile.extended_key_usage.iter().any(|e| matches!(e, crate::profile::ExtendedKeyUsage::ServerAuth));
+    let key_encipherment = req.key.algorithm.is_rsa()
+        && profile
+            .extended_key_usage
+            .iter()
+            .any(|e| matches!(e, crate::profile::ExtendedKeyUsage::ServerAuth));
     let mut params = rcgen::CertificateParams::default();
     params.serial_number = Some(serial.to_rcgen());
     params.not_before = not_before;
     params.not_after = not_after;
     params.distinguished_name = rcgen::DistinguishedName::new();
     if let Some(cn) = &common_name {
-        params.distinguished_name.push(rcgen::DnType::CommonName, cn.as_str());
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn.as_str());
     }
     params.subject_alt_names = sans.iter().map(to_rcgen_san).collect::<Result<_, _>>()?;
     params.is_ca = rcgen::IsCa::ExplicitNoCa;
     params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
     if key_encipherment {
-        params.key_usages.push(rcgen::KeyUsagePurpose::KeyEncipherment);
+        params
+            .key_usages
+            .push(rcgen::KeyUsagePurpose::KeyEncipherment);
     }
-    params.extended_key_usages = profile.extended_key_usage.iter().map(|e| e.to_rcgen()).collect();
+    params.extended_key_usages = profile
+        .extended_key_usage
+        .iter()
+        .map(|e| e.to_rcgen())
+        .collect();
     params.use_authority_key_identifier_extension = true;
     if let Some(crl) = &urls.crl {
-        params.crl_distribution_points = vec![rcgen::CrlDistributionPoint { uris: vec![crl.clone()] }];
+        params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+            uris: vec![crl.clone()],
+        }];
     }
     if let Some(aia) = authority_info_access(urls) {
-        params.custom_extensions.push(rcgen::CustomExtension::from_oid_content(&OID_AIA, aia));
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(&OID_AIA, aia));
     }
     if !profile.policies.is_empty() {
-        params.custom_extensions.push(rcgen::CustomExtension::from_oid_content(&OID_CERT_POLICIES, certificate_policies(&profile.policies)?));
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &OID_CERT_POLICIES,
+                certificate_policies(&profile.policies)?,
+            ));
     }
 
     let expect = Expectations {
@@ -365,12 +512,22 @@ pub fn prepare(profile: &Profile, issuer: &IssuerFacts, urls: &Urls, req: Subscr
         urls: urls.clone(),
         policies: profile.policies.clone(),
     };
-    Ok(Prepared { params, expect, sans, common_name })
+    Ok(Prepared {
+        params,
+        expect,
+        sans,
+        common_name,
+    })
 }
 
 fn to_rcgen_san(id: &Identifier) -> Result<rcgen::SanType, Refusal> {
     let ia5 = |s: &str| {
-        rcgen::string::Ia5String::try_from(s.to_string()).map_err(|_| Refusal::new(RefusalCode::RejectedIdentifier, format!("{s:?} is not IA5 (ASCII)")))
+        rcgen::string::Ia5String::try_from(s.to_string()).map_err(|_| {
+            Refusal::new(
+                RefusalCode::RejectedIdentifier,
+                format!("{s:?} is not IA5 (ASCII)"),
+            )
+        })
     };
     Ok(match id {
         Identifier::Dns(d) => rcgen::SanType::DnsName(ia5(d)?),
@@ -407,7 +564,12 @@ fn access_description(method: &[u64], uri: &str) -> Vec<u8> {
 pub fn certificate_policies(oids: &[String]) -> Result<Vec<u8>, Refusal> {
     let mut items = Vec::new();
     for o in oids {
-        let arcs = parse_oid(o).ok_or_else(|| Refusal::new(RefusalCode::ProfileViolation, format!("policy {o:?} is not an OID")))?;
+        let arcs = parse_oid(o).ok_or_else(|| {
+            Refusal::new(
+                RefusalCode::ProfileViolation,
+                format!("policy {o:?} is not an OID"),
+            )
+        })?;
         items.extend(der_tlv(0x30, &der_tlv(0x06, &oid_content(&arcs))));
     }
     Ok(der_tlv(0x30, &items))
@@ -415,7 +577,16 @@ pub fn certificate_policies(oids: &[String]) -> Result<Vec<u8>, Refusal> {
 
 /// Parse a dotted OID (at least two arcs, first arc 0-2).
 pub fn parse_oid(s: &str) -> Option<Vec<u64>> {
-    let arcs: Vec<u64> = s.split('.').map(|a| if a.is_empty() || (a.len() > 1 && a.starts_with('0')) { None } else { a.parse().ok() }).collect::<Option<_>>()?;
+    let arcs: Vec<u64> = s
+        .split('.')
+        .map(|a| {
+            if a.is_empty() || (a.len() > 1 && a.starts_with('0')) {
+                None
+            } else {
+                a.parse().ok()
+            }
+        })
+        .collect::<Option<_>>()?;
     if arcs.len() < 2 || arcs[0] > 2 || (arcs[0] < 2 && arcs[1] >= 40) {
         return None;
     }
@@ -452,7 +623,10 @@ pub fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
         out.push(len as u8);
     } else {
         let bytes = len.to_be_bytes();
-        let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
+        let first = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(bytes.len() - 1);
         out.push(0x80 | (bytes.len() - first) as u8);
         out.extend_from_slice(&bytes[first..]);
     }
@@ -466,7 +640,10 @@ mod tests {
 
     #[test]
     fn oids_encode() {
-        assert_eq!(oid_content(&[1, 2, 840, 113549]), vec![0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d]);
+        assert_eq!(
+            oid_content(&[1, 2, 840, 113549]),
+            vec![0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d]
+        );
         assert_eq!(parse_oid("2.23.140.1.2.1"), Some(vec![2, 23, 140, 1, 2, 1]));
         assert_eq!(parse_oid("1.40"), None);
         assert_eq!(parse_oid("1..2"), None);

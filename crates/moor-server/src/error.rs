@@ -23,15 +23,27 @@ pub struct ApiError {
 impl ApiError {
     /// A 400 with `code`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::BAD_REQUEST, code, message: message.into() }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
     }
     /// A 401.
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::UNAUTHORIZED, code: "unauthorized", message: message.into() }
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "unauthorized",
+            message: message.into(),
+        }
     }
     /// A 404.
     pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: message.into(),
+        }
     }
 }
 
@@ -52,13 +64,21 @@ impl From<AuthorityError> for ApiError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             let id = request_id();
             tracing::error!(request_id = %id, error = %e, "internal error");
-            return ApiError { status, code: "internal", message: format!("internal error (request id {id})") };
+            return ApiError {
+                status,
+                code: "internal",
+                message: format!("internal error (request id {id})"),
+            };
         }
         let message = match &e {
             AuthorityError::Refused(r) => r.detail.clone(),
             other => other.to_string(),
         };
-        ApiError { status, code: e.code(), message }
+        ApiError {
+            status,
+            code: e.code(),
+            message,
+        }
     }
 }
 

@@ -34,8 +34,12 @@ pub struct AppState {
 pub fn public_app(authority: Arc<Authority>) -> Router {
     let state = AppState { authority };
     public::routes()
-        .layer(axum::extract::DefaultBodyLimit::max(moor_core::limits::MAX_BODY_BYTES))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(moor_core::limits::MAX_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            moor_core::limits::MAX_BODY_BYTES,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            moor_core::limits::MAX_BODY_BYTES,
+        ))
         .with_state(state)
 }
 
@@ -45,7 +49,11 @@ pub fn app(authority: Arc<Authority>) -> Router {
     Router::new()
         .merge(public::routes())
         .nest("/api/v1", rest::routes())
-        .layer(axum::extract::DefaultBodyLimit::max(moor_core::limits::MAX_BODY_BYTES))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(moor_core::limits::MAX_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            moor_core::limits::MAX_BODY_BYTES,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            moor_core::limits::MAX_BODY_BYTES,
+        ))
         .with_state(state)
 }

@@ -18,11 +18,17 @@ pub struct ClientCert(pub Option<Arc<Vec<u8>>>);
 
 /// Build the rustls server configuration: our chain and key, client certificates
 /// optional but, when sent, verified against our roots.
-pub fn server_config(chain: Vec<Vec<u8>>, pkcs8_key: &[u8], roots: &[&[u8]]) -> Result<rustls::ServerConfig, String> {
+pub fn server_config(
+    chain: Vec<Vec<u8>>,
+    pkcs8_key: &[u8],
+    roots: &[&[u8]],
+) -> Result<rustls::ServerConfig, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut store = rustls::RootCertStore::empty();
     for r in roots {
-        store.add(CertificateDer::from(r.to_vec())).map_err(|e| format!("root certificate: {e}"))?;
+        store
+            .add(CertificateDer::from(r.to_vec()))
+            .map_err(|e| format!("root certificate: {e}"))?;
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider.clone())
         .allow_unauthenticated()
@@ -41,7 +47,11 @@ pub fn server_config(chain: Vec<Vec<u8>>, pkcs8_key: &[u8], roots: &[&[u8]]) -> 
 }
 
 /// Serve `app` over TLS on `listener` until the process ends.
-pub async fn serve_tls(listener: TcpListener, config: rustls::ServerConfig, app: Router) -> std::io::Result<()> {
+pub async fn serve_tls(
+    listener: TcpListener,
+    config: rustls::ServerConfig,
+    app: Router,
+) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     loop {
         let (tcp, peer) = match listener.accept().await {
@@ -60,7 +70,12 @@ pub async fn serve_tls(listener: TcpListener, config: rustls::ServerConfig, app:
     }
 }
 
-async fn handle_connection(acceptor: tokio_rustls::TlsAcceptor, tcp: tokio::net::TcpStream, peer: SocketAddr, app: Router) {
+async fn handle_connection(
+    acceptor: tokio_rustls::TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    app: Router,
+) {
     let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -72,10 +87,17 @@ async fn handle_connection(acceptor: tokio_rustls::TlsAcceptor, tcp: tokio::net:
             return;
         }
     };
-    let client = ClientCert(tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| Arc::new(c.to_vec())));
+    let client = ClientCert(
+        tls.get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| Arc::new(c.to_vec())),
+    );
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(client.clone());
-        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         app.clone().oneshot(req.map(axum::body::Body::new))
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

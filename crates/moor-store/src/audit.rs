@@ -11,12 +11,28 @@ use serde::{Deserialize, Serialize};
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The hash of an entry given its predecessor's hash, lower-case hex.
-pub fn audit_entry_hash(prev_hash: &str, seq: i64, ts: i64, actor: &str, action: &str, subject: &str, detail: &str) -> String {
+pub fn audit_entry_hash(
+    prev_hash: &str,
+    seq: i64,
+    ts: i64,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> String {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     ctx.update(b"mooring-audit-v1");
     let seq_s = seq.to_be_bytes();
     let ts_s = ts.to_be_bytes();
-    for field in [prev_hash.as_bytes(), &seq_s, &ts_s, actor.as_bytes(), action.as_bytes(), subject.as_bytes(), detail.as_bytes()] {
+    for field in [
+        prev_hash.as_bytes(),
+        &seq_s,
+        &ts_s,
+        actor.as_bytes(),
+        action.as_bytes(),
+        subject.as_bytes(),
+        detail.as_bytes(),
+    ] {
         ctx.update(&(field.len() as u64).to_be_bytes());
         ctx.update(field);
     }
@@ -53,23 +69,41 @@ impl AuditVerification {
 
 /// Check a run of entries continuing from (`expected_seq`, `prev_hash`).
 /// Returns the failure, or the new (next seq, head hash).
-pub fn verify_run(entries: &[crate::AuditEntry], mut expected_seq: i64, mut prev: String) -> Result<(i64, String), AuditFailure> {
+pub fn verify_run(
+    entries: &[crate::AuditEntry],
+    mut expected_seq: i64,
+    mut prev: String,
+) -> Result<(i64, String), AuditFailure> {
     for e in entries {
         if e.seq != expected_seq {
             return Err(AuditFailure {
                 seq: e.seq,
                 kind: "seq_gap".into(),
-                detail: format!("expected entry {expected_seq}, found {} (entries deleted or reordered)", e.seq),
+                detail: format!(
+                    "expected entry {expected_seq}, found {} (entries deleted or reordered)",
+                    e.seq
+                ),
             });
         }
         if e.prev_hash != prev {
             return Err(AuditFailure {
                 seq: e.seq,
                 kind: "broken_link".into(),
-                detail: format!("entry {} does not follow the entry before it (deleted, inserted or reordered entries)", e.seq),
+                detail: format!(
+                    "entry {} does not follow the entry before it (deleted, inserted or reordered entries)",
+                    e.seq
+                ),
             });
         }
-        let h = audit_entry_hash(&e.prev_hash, e.seq, e.ts, &e.actor, &e.action, &e.subject, &e.detail);
+        let h = audit_entry_hash(
+            &e.prev_hash,
+            e.seq,
+            e.ts,
+            &e.actor,
+            &e.action,
+            &e.subject,
+            &e.detail,
+        );
         if h != e.hash {
             return Err(AuditFailure {
                 seq: e.seq,

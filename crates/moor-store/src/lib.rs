@@ -24,7 +24,11 @@ use async_trait::async_trait;
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Insert a new issuer. Fails with [`StoreError::Conflict`] if the id exists.
-    async fn insert_issuer(&self, issuer: &IssuerRecord, audit: NewAuditEntry) -> Result<(), StoreError>;
+    async fn insert_issuer(
+        &self,
+        issuer: &IssuerRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError>;
 
     /// All issuers, oldest first.
     async fn list_issuers(&self) -> Result<Vec<IssuerRecord>, StoreError>;
@@ -34,29 +38,53 @@ pub trait Store: Send + Sync + 'static {
     /// A duplicate `(issuer_id, serial)` fails with [`StoreError::DuplicateSerial`]
     /// and writes nothing (never overwrites). Returns once the transaction is
     /// durable.
-    async fn record_issuance(&self, cert: NewCertificate, audit: NewAuditEntry) -> Result<(), StoreError>;
+    async fn record_issuance(
+        &self,
+        cert: NewCertificate,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError>;
 
     /// Append an audit entry on its own (refusals, admin actions).
     async fn append_audit(&self, audit: NewAuditEntry) -> Result<AuditEntry, StoreError>;
 
     /// One certificate by issuer-independent serial (hex, lower case, no leading zeros stripped).
-    async fn get_certificate(&self, serial_hex: &str) -> Result<Option<CertificateRecord>, StoreError>;
+    async fn get_certificate(
+        &self,
+        serial_hex: &str,
+    ) -> Result<Option<CertificateRecord>, StoreError>;
 
     /// Certificates matching `filter`, ordered by id; `filter.after_id` is the cursor.
-    async fn list_certificates(&self, filter: &CertificateFilter) -> Result<Vec<CertificateRecord>, StoreError>;
+    async fn list_certificates(
+        &self,
+        filter: &CertificateFilter,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
 
     /// Mark a certificate revoked and append the audit entry in one transaction.
     /// Fails with [`StoreError::AlreadyRevoked`] if it is, [`StoreError::NotFound`] if absent.
-    async fn revoke_certificate(&self, serial_hex: &str, revoked_at: i64, reason: i32, audit: NewAuditEntry) -> Result<CertificateRecord, StoreError>;
+    async fn revoke_certificate(
+        &self,
+        serial_hex: &str,
+        revoked_at: i64,
+        reason: i32,
+        audit: NewAuditEntry,
+    ) -> Result<CertificateRecord, StoreError>;
 
     /// Audit entries with `seq > after_seq`, at most `limit`, in order.
-    async fn audit_entries(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_entries(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Walk the whole audit chain and check every link and hash.
     async fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
 
     /// Store an admin API token hash (SHA-256 of the secret).
-    async fn insert_admin_token(&self, token: &AdminTokenRecord, audit: NewAuditEntry) -> Result<(), StoreError>;
+    async fn insert_admin_token(
+        &self,
+        token: &AdminTokenRecord,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError>;
 
     /// All active (not revoked) admin token hashes.
     async fn active_admin_tokens(&self) -> Result<Vec<AdminTokenRecord>, StoreError>;

@@ -9,7 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "moor", version, about)]
 pub struct Cli {
     /// Data directory (config, database, keys).
-    #[arg(long, global = true, env = "MOORING_HOME", default_value = "./mooring-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "MOORING_HOME",
+        default_value = "./mooring-data"
+    )]
     pub home: PathBuf,
     /// Output format for listings and results.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]

@@ -38,7 +38,10 @@ fn parse_alg(s: &str) -> Result<KeyAlgorithm> {
 }
 
 fn constraints(c: &ConstraintArgs) -> NameConstraintOptions {
-    NameConstraintOptions { permitted_dns: c.permit_dns.clone(), excluded_dns: c.exclude_dns.clone() }
+    NameConstraintOptions {
+        permitted_dns: c.permit_dns.clone(),
+        excluded_dns: c.exclude_dns.clone(),
+    }
 }
 
 #[derive(Serialize)]
@@ -55,7 +58,14 @@ struct InitView {
 }
 
 async fn init(env: &Env, out: OutputFormat, a: InitArgs) -> Result<ExitCode> {
-    let report = wiring::initialise(env, parse_alg(&a.algorithm)?, a.offline_root.clone(), constraints(&a.constraints), a.organization).await?;
+    let report = wiring::initialise(
+        env,
+        parse_alg(&a.algorithm)?,
+        a.offline_root.clone(),
+        constraints(&a.constraints),
+        a.organization,
+    )
+    .await?;
     let v = init_view(env, &report);
     print(out, &v, init_text);
     Ok(ExitCode::SUCCESS)
@@ -84,7 +94,9 @@ fn init_text(v: &InitView) -> String {
         s.push_str(&format!("  CA key passphrase was generated and written to {p} (0600).\n  Move it to a secret store and provide it through MOORING_CA_PASSPHRASE.\n"));
     }
     if let Some(p) = &v.offline_root_key {
-        s.push_str(&format!("  offline root key: {p} — move it off this machine; serve never needs it.\n"));
+        s.push_str(&format!(
+            "  offline root key: {p} — move it off this machine; serve never needs it.\n"
+        ));
     }
     s
 }
@@ -92,15 +104,28 @@ fn init_text(v: &InitView) -> String {
 async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
     let mut first = None;
     if !wiring::is_initialised(&env).await? {
-        let report = wiring::initialise(&env, KeyAlgorithm::EcdsaP256, None, NameConstraintOptions::default(), "Mooring".into()).await?;
+        let report = wiring::initialise(
+            &env,
+            KeyAlgorithm::EcdsaP256,
+            None,
+            NameConstraintOptions::default(),
+            "Mooring".into(),
+        )
+        .await?;
         first = Some(init_view(&env, &report));
     }
     let (pass, _) = wiring::passphrase(&env, false)?;
     let auth = wiring::authority(&env, &pass).await?;
     let listen = a.listen.unwrap_or_else(|| env.config.listen.clone());
-    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
-    let extra = if local.ip().is_unspecified() { vec![] } else { vec![local.ip().to_string()] };
+    let extra = if local.ip().is_unspecified() {
+        vec![]
+    } else {
+        vec![local.ip().to_string()]
+    };
     wiring::ensure_server_certificate(&env, &auth, &pass, &extra).await?;
     let chain_pem = std::fs::read_to_string(env.home.server_cert_path())?;
     let chain = wiring::pem_certs_der(&chain_pem);
@@ -109,23 +134,37 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
     let auth = Arc::new(auth);
     let roots: Vec<Vec<u8>> = auth.roots().iter().map(|r| r.to_vec()).collect();
     let root_refs: Vec<&[u8]> = roots.iter().map(|r| r.as_slice()).collect();
-    let tls = moor_server::tls::server_config(chain, &pkcs8, &root_refs).map_err(anyhow::Error::msg)?;
+    let tls =
+        moor_server::tls::server_config(chain, &pkcs8, &root_refs).map_err(anyhow::Error::msg)?;
     drop(pkcs8);
     if let Some(v) = &first {
         print!("{}", init_text(v));
     }
     let url = format!("https://{local}");
     println!("Mooring is serving on {url}");
-    println!("  REST API:     {url}/api/v1/  (Authorization: Bearer <token from {}>)", env.home.admin_token_path().display());
-    println!("  trust bundle: {url}/roots.pem  (also {})", env.home.roots_path().display());
+    println!(
+        "  REST API:     {url}/api/v1/  (Authorization: Bearer <token from {}>)",
+        env.home.admin_token_path().display()
+    );
+    println!(
+        "  trust bundle: {url}/roots.pem  (also {})",
+        env.home.roots_path().display()
+    );
     println!("  health:       {url}/health");
     println!("  data:         {}", env.home.dir.display());
-    let http_listen = a.http_listen.unwrap_or_else(|| env.config.http_listen.clone());
+    let http_listen = a
+        .http_listen
+        .unwrap_or_else(|| env.config.http_listen.clone());
     let http = if http_listen.is_empty() {
         None
     } else {
-        let l = tokio::net::TcpListener::bind(&http_listen).await.with_context(|| format!("cannot listen on {http_listen} (http_listen)"))?;
-        println!("  public HTTP:  http://{}  (CA certificates, trust bundle)", l.local_addr()?);
+        let l = tokio::net::TcpListener::bind(&http_listen)
+            .await
+            .with_context(|| format!("cannot listen on {http_listen} (http_listen)"))?;
+        println!(
+            "  public HTTP:  http://{}  (CA certificates, trust bundle)",
+            l.local_addr()?
+        );
         Some(l)
     };
     if let Some(f) = &a.addr_file {
@@ -181,19 +220,43 @@ struct IssuedView {
     files: Vec<String>,
 }
 
-async fn issue_common(env: &Env, out: OutputFormat, profile: String, subject: SubjectSource, lifetime: Option<String>, prefix: Option<std::path::PathBuf>, p12_password_file: Option<std::path::PathBuf>) -> Result<ExitCode> {
+async fn issue_common(
+    env: &Env,
+    out: OutputFormat,
+    profile: String,
+    subject: SubjectSource,
+    lifetime: Option<String>,
+    prefix: Option<std::path::PathBuf>,
+    p12_password_file: Option<std::path::PathBuf>,
+) -> Result<ExitCode> {
     let (pass, _) = wiring::passphrase(env, false)?;
     let auth = wiring::authority(env, &pass).await?;
     let lifetime = match lifetime {
-        Some(l) => Some(moor_core::profile::parse_duration(&l).context("lifetime must look like 90d, 12h, 30m")?),
+        Some(l) => Some(
+            moor_core::profile::parse_duration(&l)
+                .context("lifetime must look like 90d, 12h, 30m")?,
+        ),
         None => None,
     };
-    let issued = auth.issue(&Requester::cli(), IssueRequest { profile, subject, lifetime }).await?;
+    let issued = auth
+        .issue(
+            &Requester::cli(),
+            IssueRequest {
+                profile,
+                subject,
+                lifetime,
+            },
+        )
+        .await?;
     let mut files = Vec::new();
     if let Some(prefix) = &prefix {
         let p = |ext: &str| std::path::PathBuf::from(format!("{}{ext}", prefix.display()));
         trust_anchor::write_atomic(&p(".crt"), issued.cert_pem.as_bytes(), 0o644)?;
-        trust_anchor::write_atomic(&p(".chain.pem"), format!("{}{}", issued.cert_pem, issued.chain_pem).as_bytes(), 0o644)?;
+        trust_anchor::write_atomic(
+            &p(".chain.pem"),
+            format!("{}{}", issued.cert_pem, issued.chain_pem).as_bytes(),
+            0o644,
+        )?;
         files.push(p(".crt").display().to_string());
         files.push(p(".chain.pem").display().to_string());
         if let Some(k) = &issued.private_key_pem {
@@ -201,9 +264,14 @@ async fn issue_common(env: &Env, out: OutputFormat, profile: String, subject: Su
             files.push(p(".key").display().to_string());
         }
         if let Some(pw_file) = &p12_password_file {
-            let text = zeroize::Zeroizing::new(std::fs::read_to_string(pw_file).with_context(|| format!("cannot read {}", pw_file.display()))?);
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(pw_file)
+                    .with_context(|| format!("cannot read {}", pw_file.display()))?,
+            );
             let pass = moor_keys::Passphrase::new(text.trim_end_matches(['\n', '\r']).to_string());
-            let der = issued.pkcs12(&pass)?.context("--p12-password-file needs a server-generated key (moor issue)")?;
+            let der = issued
+                .pkcs12(&pass)?
+                .context("--p12-password-file needs a server-generated key (moor issue)")?;
             trust_anchor::write_atomic(&p(".p12"), &der, 0o600)?;
             files.push(p(".p12").display().to_string());
         }
@@ -215,31 +283,74 @@ async fn issue_common(env: &Env, out: OutputFormat, profile: String, subject: Su
         not_after: rfc3339(issued.record.not_after),
         certificate: issued.cert_pem.clone(),
         chain: issued.chain_pem.clone(),
-        private_key: if prefix.is_none() { issued.private_key_pem.as_ref().map(|k| k.to_string()) } else { None },
+        private_key: if prefix.is_none() {
+            issued.private_key_pem.as_ref().map(|k| k.to_string())
+        } else {
+            None
+        },
         files,
     };
     print(out, &v, |v| {
         if v.files.is_empty() {
-            format!("{}{}{}", v.certificate, v.chain, v.private_key.clone().unwrap_or_default())
+            format!(
+                "{}{}{}",
+                v.certificate,
+                v.chain,
+                v.private_key.clone().unwrap_or_default()
+            )
         } else {
-            format!("issued {} ({}, issuer {}, until {})\n  wrote {}\n", v.serial, v.profile, v.issuer, v.not_after, v.files.join(", "))
+            format!(
+                "issued {} ({}, issuer {}, until {})\n  wrote {}\n",
+                v.serial,
+                v.profile,
+                v.issuer,
+                v.not_after,
+                v.files.join(", ")
+            )
         }
     });
     Ok(ExitCode::SUCCESS)
 }
 
 async fn issue(env: &Env, out: OutputFormat, a: IssueArgs) -> Result<ExitCode> {
-    let subject = SubjectSource::Generate { algorithm: parse_alg(&a.algorithm)?, sans: a.sans, common_name: a.cn };
-    issue_common(env, out, a.profile, subject, a.lifetime, a.out, a.p12_password_file).await
+    let subject = SubjectSource::Generate {
+        algorithm: parse_alg(&a.algorithm)?,
+        sans: a.sans,
+        common_name: a.cn,
+    };
+    issue_common(
+        env,
+        out,
+        a.profile,
+        subject,
+        a.lifetime,
+        a.out,
+        a.p12_password_file,
+    )
+    .await
 }
 
 async fn sign(env: &Env, out: OutputFormat, a: SignArgs) -> Result<ExitCode> {
-    let meta = std::fs::metadata(&a.csr).with_context(|| format!("cannot read {}", a.csr.display()))?;
+    let meta =
+        std::fs::metadata(&a.csr).with_context(|| format!("cannot read {}", a.csr.display()))?;
     if meta.len() > moor_core::limits::MAX_BODY_BYTES as u64 {
-        bail!("{} is larger than {} bytes", a.csr.display(), moor_core::limits::MAX_BODY_BYTES);
+        bail!(
+            "{} is larger than {} bytes",
+            a.csr.display(),
+            moor_core::limits::MAX_BODY_BYTES
+        );
     }
     let csr = std::fs::read(&a.csr)?;
-    issue_common(env, out, a.profile, SubjectSource::Csr(csr), a.lifetime, a.out, None).await
+    issue_common(
+        env,
+        out,
+        a.profile,
+        SubjectSource::Csr(csr),
+        a.lifetime,
+        a.out,
+        None,
+    )
+    .await
 }
 
 #[derive(Serialize)]
@@ -259,7 +370,11 @@ struct CertRow {
 }
 
 fn row(r: moor_store::CertificateRecord, now: i64) -> CertRow {
-    let status = if r.status == "valid" && r.not_after < now { "expired".into() } else { r.status.clone() };
+    let status = if r.status == "valid" && r.not_after < now {
+        "expired".into()
+    } else {
+        r.status.clone()
+    };
     CertRow {
         serial: r.serial_hex,
         issuer: r.issuer_id,
@@ -269,7 +384,9 @@ fn row(r: moor_store::CertificateRecord, now: i64) -> CertRow {
         not_before: rfc3339(r.not_before),
         not_after: rfc3339(r.not_after),
         status,
-        revocation_reason: r.revocation_reason.map(|c| moor_authority::revoke::reason_name(c).to_string()),
+        revocation_reason: r
+            .revocation_reason
+            .map(|c| moor_authority::revoke::reason_name(c).to_string()),
         requester: r.requester,
         key_algorithm: r.key_algorithm,
         fingerprint: r.fingerprint,
@@ -279,7 +396,11 @@ fn row(r: moor_store::CertificateRecord, now: i64) -> CertRow {
 async fn list(env: &Env, out: OutputFormat, a: ListArgs) -> Result<ExitCode> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let expiring_before = match &a.expiring_within {
-        Some(d) => Some(now + moor_core::profile::parse_duration(d).context("expiring-within must look like 30d")?.as_secs() as i64),
+        Some(d) => Some(
+            now + moor_core::profile::parse_duration(d)
+                .context("expiring-within must look like 30d")?
+                .as_secs() as i64,
+        ),
         None => None,
     };
     let limit = a.limit.clamp(1, moor_core::limits::MAX_PAGE_SIZE);
@@ -287,7 +408,16 @@ async fn list(env: &Env, out: OutputFormat, a: ListArgs) -> Result<ExitCode> {
     let mut after = None;
     // Page through the store until `limit` rows are collected.
     while rows.len() < limit {
-        let f = CertificateFilter { san: a.san.clone(), profile: a.profile.clone(), issuer_id: a.issuer.clone(), status: a.status.clone(), expiring_before, after_id: after, limit: (limit - rows.len()) as i64, now };
+        let f = CertificateFilter {
+            san: a.san.clone(),
+            profile: a.profile.clone(),
+            issuer_id: a.issuer.clone(),
+            status: a.status.clone(),
+            expiring_before,
+            after_id: after,
+            limit: (limit - rows.len()) as i64,
+            now,
+        };
         let page = env.store.list_certificates(&f).await?;
         if page.is_empty() {
             break;
@@ -296,9 +426,19 @@ async fn list(env: &Env, out: OutputFormat, a: ListArgs) -> Result<ExitCode> {
         rows.extend(page.into_iter().map(|r| row(r, now)));
     }
     print(out, &rows, |rows| {
-        let mut s = format!("{:<34} {:<12} {:<8} {:<20} {}\n", "SERIAL", "PROFILE", "STATUS", "NOT AFTER", "SANS");
+        let mut s = format!(
+            "{:<34} {:<12} {:<8} {:<20} {}\n",
+            "SERIAL", "PROFILE", "STATUS", "NOT AFTER", "SANS"
+        );
         for r in rows {
-            s.push_str(&format!("{:<34} {:<12} {:<8} {:<20} {}\n", r.serial, r.profile, r.status, r.not_after, r.sans.join(",")));
+            s.push_str(&format!(
+                "{:<34} {:<12} {:<8} {:<20} {}\n",
+                r.serial,
+                r.profile,
+                r.status,
+                r.not_after,
+                r.sans.join(",")
+            ));
         }
         s
     });
@@ -307,7 +447,11 @@ async fn list(env: &Env, out: OutputFormat, a: ListArgs) -> Result<ExitCode> {
 
 async fn show(env: &Env, out: OutputFormat, serial: &str, pem: bool) -> Result<ExitCode> {
     let s = moor_core::serial::Serial::from_hex(serial).context("serial must be hex")?;
-    let rec = env.store.get_certificate(&s.to_hex()).await?.with_context(|| format!("no certificate with serial {}", s.to_hex()))?;
+    let rec = env
+        .store
+        .get_certificate(&s.to_hex())
+        .await?
+        .with_context(|| format!("no certificate with serial {}", s.to_hex()))?;
     if pem {
         print!("{}", trust_anchor::pem_certs(&[&rec.der]));
         return Ok(ExitCode::SUCCESS);
@@ -326,7 +470,10 @@ async fn show(env: &Env, out: OutputFormat, serial: &str, pem: bool) -> Result<E
             r.not_before,
             r.not_after,
             r.status,
-            r.revocation_reason.as_ref().map(|x| format!(" ({x})")).unwrap_or_default(),
+            r.revocation_reason
+                .as_ref()
+                .map(|x| format!(" ({x})"))
+                .unwrap_or_default(),
             r.key_algorithm,
             r.requester,
             r.fingerprint,
@@ -344,17 +491,34 @@ async fn revoke(env: &Env, out: OutputFormat, a: RevokeArgs) -> Result<ExitCode>
         actor: "cli".into(),
         action: "revoke".into(),
         subject: s.to_hex(),
-        detail: moor_authority::audit_detail(&[("reason", moor_authority::revoke::reason_name(reason))]),
+        detail: moor_authority::audit_detail(&[(
+            "reason",
+            moor_authority::revoke::reason_name(reason),
+        )]),
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let rec = match env.store.revoke_certificate(&s.to_hex(), now, reason, audit).await {
+    let rec = match env
+        .store
+        .revoke_certificate(&s.to_hex(), now, reason, audit)
+        .await
+    {
         Ok(r) => r,
-        Err(moor_store::StoreError::NotFound { .. }) => bail!("no certificate with serial {}", s.to_hex()),
-        Err(moor_store::StoreError::AlreadyRevoked { .. }) => bail!("certificate {} is already revoked", s.to_hex()),
+        Err(moor_store::StoreError::NotFound { .. }) => {
+            bail!("no certificate with serial {}", s.to_hex())
+        }
+        Err(moor_store::StoreError::AlreadyRevoked { .. }) => {
+            bail!("certificate {} is already revoked", s.to_hex())
+        }
         Err(e) => return Err(e.into()),
     };
     let r = row(rec, now);
-    print(out, &r, |r| format!("revoked {} ({})\n", r.serial, r.revocation_reason.clone().unwrap_or_default()));
+    print(out, &r, |r| {
+        format!(
+            "revoked {} ({})\n",
+            r.serial,
+            r.revocation_reason.clone().unwrap_or_default()
+        )
+    });
     Ok(ExitCode::SUCCESS)
 }
 
@@ -376,7 +540,9 @@ async fn ca_list(env: &Env, out: OutputFormat) -> Result<ExitCode> {
         .await?
         .into_iter()
         .map(|r| IssuerRow {
-            not_after: trust_anchor::cert_not_after(&r.cert_der).map(rfc3339).unwrap_or_default(),
+            not_after: trust_anchor::cert_not_after(&r.cert_der)
+                .map(rfc3339)
+                .unwrap_or_default(),
             id: r.id,
             kind: r.kind,
             algorithm: r.algorithm,
@@ -386,9 +552,20 @@ async fn ca_list(env: &Env, out: OutputFormat) -> Result<ExitCode> {
         })
         .collect();
     print(out, &rows, |rows| {
-        let mut s = format!("{:<16} {:<13} {:<11} {:<12} {:<22} {}\n", "ID", "KIND", "ALGORITHM", "PARENT", "NOT AFTER", "SHA256");
+        let mut s = format!(
+            "{:<16} {:<13} {:<11} {:<12} {:<22} {}\n",
+            "ID", "KIND", "ALGORITHM", "PARENT", "NOT AFTER", "SHA256"
+        );
         for r in rows {
-            s.push_str(&format!("{:<16} {:<13} {:<11} {:<12} {:<22} {}\n", r.id, r.kind, r.algorithm, r.parent.clone().unwrap_or_else(|| "-".into()), r.not_after, r.fingerprint));
+            s.push_str(&format!(
+                "{:<16} {:<13} {:<11} {:<12} {:<22} {}\n",
+                r.id,
+                r.kind,
+                r.algorithm,
+                r.parent.clone().unwrap_or_else(|| "-".into()),
+                r.not_after,
+                r.fingerprint
+            ));
         }
         s
     });
@@ -397,7 +574,10 @@ async fn ca_list(env: &Env, out: OutputFormat) -> Result<ExitCode> {
 
 async fn add_issuer(env: &Env, out: OutputFormat, a: AddIssuerArgs) -> Result<ExitCode> {
     if !wiring::is_initialised(env).await? {
-        bail!("no CA in {} yet: run `moor init` first", env.home.dir.display());
+        bail!(
+            "no CA in {} yet: run `moor init` first",
+            env.home.dir.display()
+        );
     }
     let (pass, _) = wiring::passphrase(env, false)?;
     let created = trust_anchor::create_hierarchy(
@@ -426,18 +606,39 @@ async fn add_issuer(env: &Env, out: OutputFormat, a: AddIssuerArgs) -> Result<Ex
         fingerprint: String,
         root_fingerprint: String,
     }
-    let v = V { issuer: created.intermediate.id, root: created.root.id, algorithm: created.intermediate.algorithm, fingerprint: created.intermediate.fingerprint, root_fingerprint: created.root.fingerprint };
-    print(out, &v, |v| format!("added issuer {} ({}) under root {} (SHA256:{})\nrestart `moor serve` to load it; name it in a profile with issuer = \"{}\"\n", v.issuer, v.algorithm, v.root, v.root_fingerprint, v.issuer));
+    let v = V {
+        issuer: created.intermediate.id,
+        root: created.root.id,
+        algorithm: created.intermediate.algorithm,
+        fingerprint: created.intermediate.fingerprint,
+        root_fingerprint: created.root.fingerprint,
+    };
+    print(out, &v, |v| {
+        format!(
+            "added issuer {} ({}) under root {} (SHA256:{})\nrestart `moor serve` to load it; name it in a profile with issuer = \"{}\"\n",
+            v.issuer, v.algorithm, v.root, v.root_fingerprint, v.issuer
+        )
+    });
     Ok(ExitCode::SUCCESS)
 }
 
 async fn audit_verify(env: &Env, out: OutputFormat) -> Result<ExitCode> {
     let v = env.store.verify_audit().await?;
     print(out, &v, |v| match &v.first_failure {
-        None => format!("audit log OK: {} entries, head {}\n", v.entries, v.head_hash),
-        Some(f) => format!("audit log FAILED at entry {}: {} ({})\n", f.seq, f.kind, f.detail),
+        None => format!(
+            "audit log OK: {} entries, head {}\n",
+            v.entries, v.head_hash
+        ),
+        Some(f) => format!(
+            "audit log FAILED at entry {}: {} ({})\n",
+            f.seq, f.kind, f.detail
+        ),
     });
-    Ok(if v.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if v.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn token_create(env: &Env, out: OutputFormat, name: &str) -> Result<ExitCode> {
@@ -449,7 +650,10 @@ async fn token_create(env: &Env, out: OutputFormat, name: &str) -> Result<ExitCo
         id: String,
         token: String,
     }
-    let v = V { id: t.id.clone(), token: t.token.to_string() };
+    let v = V {
+        id: t.id.clone(),
+        token: t.token.to_string(),
+    };
     print(out, &v, |v| format!("{}\n", v.token));
     Ok(ExitCode::SUCCESS)
 }

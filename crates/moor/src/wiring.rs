@@ -23,20 +23,29 @@ pub struct Env {
 
 /// Open the home (creating the directory and database if needed).
 pub async fn open(home: &std::path::Path) -> Result<Env> {
-    std::fs::create_dir_all(home).with_context(|| format!("cannot create home {}", home.display()))?;
+    std::fs::create_dir_all(home)
+        .with_context(|| format!("cannot create home {}", home.display()))?;
     restrict_dir(home)?;
     let home = Home::new(home.to_path_buf());
     let config = Config::load(&home.config_path())?;
     let db = home.resolve(&config.database);
-    let store = SqliteStore::open(&db).await.with_context(|| format!("cannot open database {}", db.display()))?;
-    Ok(Env { home, config, store: Arc::new(store), clock: Arc::new(SystemClock) })
+    let store = SqliteStore::open(&db)
+        .await
+        .with_context(|| format!("cannot open database {}", db.display()))?;
+    Ok(Env {
+        home,
+        config,
+        store: Arc::new(store),
+        clock: Arc::new(SystemClock),
+    })
 }
 
 fn restrict_dir(dir: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(dir)?;
     if meta.permissions().mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(|| format!("cannot restrict {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {}", dir.display()))?;
     }
     Ok(())
 }
@@ -57,7 +66,12 @@ pub fn passphrase(env: &Env, create: bool) -> Result<(Passphrase, Option<std::pa
             trust_anchor::write_atomic(&file, format!("{}\n", p.expose()).as_bytes(), 0o600)?;
             Ok((p, Some(file)))
         }
-        Err(e) => Err(e).with_context(|| format!("no CA key passphrase: set MOORING_CA_PASSPHRASE or create {}", file.display())),
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "no CA key passphrase: set MOORING_CA_PASSPHRASE or create {}",
+                file.display()
+            )
+        }),
     }
 }
 
@@ -68,20 +82,42 @@ pub async fn authority(env: &Env, pass: &Passphrase) -> Result<Authority> {
     let recs = records.clone();
     // Decrypting keys runs the KDF: keep it off the async workers.
     let pass2 = Passphrase::new(pass.expose().to_string());
-    let loaded = tokio::task::spawn_blocking(move || trust_anchor::load_issuers(&home, &recs, &pass2)).await??;
+    let loaded =
+        tokio::task::spawn_blocking(move || trust_anchor::load_issuers(&home, &recs, &pass2))
+            .await??;
     let profiles = env.config.effective_profiles()?;
     // Profiles whose issuer is missing are dropped with a warning only if they are built-ins
     // pointing at "default"; a configured profile naming a missing issuer is an error.
     let online: Vec<String> = loaded.iter().map(|l| l.facts.id.clone()).collect();
     let mut usable = BTreeMap::new();
     for (name, p) in profiles {
-        if online.contains(&p.issuer) {
-            usable.insert(name, p);
-        } else if env.config.profiles.contains_key(&name) {
-            bail!("profile {name} names issuer {}, which is not an online issuer ({})", p.issuer, online.join(", "));
+        let configured = env.config.profiles.contains_key(&name);
+        let Some(issuer) = loaded.iter().find(|l| l.facts.id == p.issuer) else {
+            if configured {
+                bail!(
+                    "profile {name} names issuer {}, which is not an online issuer ({})",
+                    p.issuer,
+                    online.join(", ")
+                );
+            }
+            continue;
+        };
+        // A built-in public-TLS profile needs an RSA/ECDSA issuer (Baseline Requirements);
+        // with an Ed25519 or ML-DSA default issuer it is simply not offered.
+        if p.public && !configured && !issuer.facts.algorithm.allowed_for_public_tls() {
+            tracing::debug!(profile = %name, "not offered: its issuer's algorithm is not allowed for public TLS");
+            continue;
         }
+        usable.insert(name, p);
     }
-    Ok(Authority::new(env.store.clone(), records, loaded, usable, env.config.revocation_url.clone(), env.clock.clone())?)
+    Ok(Authority::new(
+        env.store.clone(),
+        records,
+        loaded,
+        usable,
+        env.config.revocation_url.clone(),
+        env.clock.clone(),
+    )?)
 }
 
 /// What init created, for the report.
@@ -96,9 +132,18 @@ pub struct InitReport {
 }
 
 /// Create the first hierarchy, the first admin token and the server certificate.
-pub async fn initialise(env: &Env, algorithm: KeyAlgorithm, offline_root: Option<std::path::PathBuf>, constraints: NameConstraintOptions, organization: String) -> Result<InitReport> {
+pub async fn initialise(
+    env: &Env,
+    algorithm: KeyAlgorithm,
+    offline_root: Option<std::path::PathBuf>,
+    constraints: NameConstraintOptions,
+    organization: String,
+) -> Result<InitReport> {
     if is_initialised(env).await? {
-        bail!("{} already holds a CA; use `moor ca add-issuer` to add issuers", env.home.dir.display());
+        bail!(
+            "{} already holds a CA; use `moor ca add-issuer` to add issuers",
+            env.home.dir.display()
+        );
     }
     if !env.home.config_path().exists() {
         trust_anchor::write_atomic(&env.home.config_path(), DEFAULT_CONFIG.as_bytes(), 0o644)?;
@@ -110,12 +155,27 @@ pub async fn initialise(env: &Env, algorithm: KeyAlgorithm, offline_root: Option
         &pass,
         env.clock.as_ref(),
         "cli",
-        NewHierarchy { issuer_id: "default".into(), algorithm, new_root: true, parent_root: None, root_key_file: None, offline_root_key: offline_root.clone(), name_constraints: constraints, organization },
+        NewHierarchy {
+            issuer_id: "default".into(),
+            algorithm,
+            new_root: true,
+            parent_root: None,
+            root_key_file: None,
+            offline_root_key: offline_root.clone(),
+            name_constraints: constraints,
+            organization,
+        },
     )
     .await?;
     let auth = authority(env, &pass).await?;
-    let token = auth.create_admin_token(&Requester::cli(), "initial admin").await?;
-    trust_anchor::write_atomic(&env.home.admin_token_path(), format!("{}\n", token.token.as_str()).as_bytes(), 0o600)?;
+    let token = auth
+        .create_admin_token(&Requester::cli(), "initial admin")
+        .await?;
+    trust_anchor::write_atomic(
+        &env.home.admin_token_path(),
+        format!("{}\n", token.token.as_str()).as_bytes(),
+        0o600,
+    )?;
     ensure_server_certificate(env, &auth, &pass, &[]).await?;
     Ok(InitReport {
         root_fingerprint: created.root.fingerprint,
@@ -130,10 +190,19 @@ pub async fn initialise(env: &Env, algorithm: KeyAlgorithm, offline_root: Option
 
 /// Make sure the server has a TLS certificate from its own CA that is valid for
 /// at least 30 more days and covers `extra_names`; issue a new one otherwise.
-pub async fn ensure_server_certificate(env: &Env, auth: &Authority, pass: &Passphrase, extra_names: &[String]) -> Result<()> {
+pub async fn ensure_server_certificate(
+    env: &Env,
+    auth: &Authority,
+    pass: &Passphrase,
+    extra_names: &[String],
+) -> Result<()> {
     let cert_path = env.home.server_cert_path();
     let key_path = env.home.server_key_path();
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     if let Some(host) = url_host(&env.config.public_url)
         && !names.contains(&host)
     {
@@ -150,15 +219,38 @@ pub async fn ensure_server_certificate(env: &Env, auth: &Authority, pass: &Passp
     {
         return Ok(());
     }
-    let profile = if auth.profiles().contains_key("tls-server") { "tls-server" } else { bail!("the tls-server profile is needed for the server certificate") };
-    let request = |sans: Vec<String>| IssueRequest { profile: profile.into(), subject: SubjectSource::Generate { algorithm: KeyAlgorithm::EcdsaP256, sans, common_name: None }, lifetime: None };
+    let profile = if auth.profiles().contains_key("tls-server") {
+        "tls-server"
+    } else {
+        bail!("the tls-server profile is needed for the server certificate")
+    };
+    let request = |sans: Vec<String>| IssueRequest {
+        profile: profile.into(),
+        subject: SubjectSource::Generate {
+            algorithm: KeyAlgorithm::EcdsaP256,
+            sans,
+            common_name: None,
+        },
+        lifetime: None,
+    };
     let issued = match auth.issue(&Requester::cli(), request(names.clone())).await {
         Ok(i) => i,
         // A name-constrained issuer may not cover `localhost`: fall back to the IP addresses.
-        Err(moor_authority::AuthorityError::Refused(r)) if r.code == moor_core::RefusalCode::RejectedIdentifier => {
-            let ips: Vec<String> = names.iter().filter(|n| n.parse::<std::net::IpAddr>().is_ok()).cloned().collect();
-            tracing::warn!("server certificate: {}; using the IP addresses only", r.detail);
-            auth.issue(&Requester::cli(), request(ips)).await.context("issuing the server's own TLS certificate")?
+        Err(moor_authority::AuthorityError::Refused(r))
+            if r.code == moor_core::RefusalCode::RejectedIdentifier =>
+        {
+            let ips: Vec<String> = names
+                .iter()
+                .filter(|n| n.parse::<std::net::IpAddr>().is_ok())
+                .cloned()
+                .collect();
+            tracing::warn!(
+                "server certificate: {}; using the IP addresses only",
+                r.detail
+            );
+            auth.issue(&Requester::cli(), request(ips))
+                .await
+                .context("issuing the server's own TLS certificate")?
         }
         Err(e) => return Err(e).context("issuing the server's own TLS certificate"),
     };
@@ -167,26 +259,49 @@ pub async fn ensure_server_certificate(env: &Env, auth: &Authority, pass: &Passp
     let key = moor_keys::SoftwareKey::from_pkcs8_der(&der, Some(KeyAlgorithm::EcdsaP256))?;
     let _ = std::fs::remove_file(&key_path);
     moor_keys::write_key_file(&key_path, &key, pass)?;
-    trust_anchor::write_atomic(&cert_path, format!("{}{}", issued.cert_pem, issued.chain_pem).as_bytes(), 0o644)?;
+    trust_anchor::write_atomic(
+        &cert_path,
+        format!("{}{}", issued.cert_pem, issued.chain_pem).as_bytes(),
+        0o644,
+    )?;
     Ok(())
 }
 
 fn server_cert_ok(pem: &str, names: &[String], now: i64) -> bool {
-    let Some(der) = first_pem_der(pem) else { return false };
-    let Ok((_, na)) = trust_anchor::cert_validity(&der) else { return false };
-    let Ok(sans) = trust_anchor::cert_sans(&der) else { return false };
+    let Some(der) = first_pem_der(pem) else {
+        return false;
+    };
+    let Ok((_, na)) = trust_anchor::cert_validity(&der) else {
+        return false;
+    };
+    let Ok(sans) = trust_anchor::cert_sans(&der) else {
+        return false;
+    };
     // Every wanted IP address must be covered; DNS names too unless the certificate has none
     // (a name-constrained issuer may only allow the IP addresses).
-    let has = |n: &String| sans.iter().any(|s| s.split_once(':').map(|(_, v)| v) == Some(n.as_str()));
+    let has = |n: &String| {
+        sans.iter()
+            .any(|s| s.split_once(':').map(|(_, v)| v) == Some(n.as_str()))
+    };
     let has_dns = sans.iter().any(|s| s.starts_with("dns:"));
-    na - now > 30 * 86_400 && names.iter().all(|n| has(n) || (!has_dns && n.parse::<std::net::IpAddr>().is_err()))
+    na - now > 30 * 86_400
+        && names
+            .iter()
+            .all(|n| has(n) || (!has_dns && n.parse::<std::net::IpAddr>().is_err()))
 }
 
 /// The host part of a URL like `https://host:port/path`.
 pub fn url_host(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;
     let hostport = rest.split('/').next()?;
-    let host = if let Some(h) = hostport.strip_prefix('[') { h.split(']').next()? } else { hostport.rsplit_once(':').map(|(h, _)| h).unwrap_or(hostport) };
+    let host = if let Some(h) = hostport.strip_prefix('[') {
+        h.split(']').next()?
+    } else {
+        hostport
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(hostport)
+    };
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
@@ -194,7 +309,10 @@ fn first_pem_der(pem: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     let start = pem.find("-----BEGIN CERTIFICATE-----")? + "-----BEGIN CERTIFICATE-----".len();
     let end = pem[start..].find("-----END CERTIFICATE-----")? + start;
-    let b64: String = pem[start..end].chars().filter(|c| !c.is_whitespace()).collect();
+    let b64: String = pem[start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
@@ -207,7 +325,9 @@ pub fn pem_certs_der(pem: &str) -> Vec<Vec<u8>> {
         if let Some(d) = first_pem_der(chunk) {
             out.push(d);
         }
-        let Some(end) = chunk.find("-----END CERTIFICATE-----") else { break };
+        let Some(end) = chunk.find("-----END CERTIFICATE-----") else {
+            break;
+        };
         rest = &chunk[end + 25..];
     }
     out
@@ -216,7 +336,11 @@ pub fn pem_certs_der(pem: &str) -> Vec<Vec<u8>> {
 fn pem_to_der(pem: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     use base64::Engine;
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    Ok(zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(body.trim()).context("bad PEM")?))
+    Ok(zeroize::Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(body.trim())
+            .context("bad PEM")?,
+    ))
 }
 
 /// The configuration written at init: every field at its default, documented.

@@ -13,18 +13,35 @@ pub struct Admin(pub Requester);
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(value) = parts.headers.get(AUTHORIZATION) {
-            let value = value.to_str().map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+            let value = value
+                .to_str()
+                .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
             let token = value
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
                 .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <token>'"))?;
-            return state.authority.authenticate_token(token).await.map(Admin).map_err(ApiError::from);
+            return state
+                .authority
+                .authenticate_token(token)
+                .await
+                .map(Admin)
+                .map_err(ApiError::from);
         }
         if let Some(ClientCert(Some(der))) = parts.extensions.get::<ClientCert>() {
-            return state.authority.authenticate_admin_certificate(der).await.map(Admin).map_err(ApiError::from);
+            return state
+                .authority
+                .authenticate_admin_certificate(der)
+                .await
+                .map(Admin)
+                .map_err(ApiError::from);
         }
-        Err(ApiError::unauthorized("authentication required: a bearer token or an admin client certificate"))
+        Err(ApiError::unauthorized(
+            "authentication required: a bearer token or an admin client certificate",
+        ))
     }
 }

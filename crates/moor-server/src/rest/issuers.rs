@@ -32,8 +32,13 @@ pub(crate) async fn list(State(s): State<AppState>, _admin: Admin) -> Json<Vec<I
             parent: r.parent_id.clone(),
             fingerprint: r.fingerprint.clone(),
             subject: moor_authority::trust_anchor::cert_subject(&r.cert_der).unwrap_or_default(),
-            not_after: moor_authority::trust_anchor::cert_not_after(&r.cert_der).unwrap_or_default(),
-            key: if r.key_ref == "offline" { "offline" } else { "online" },
+            not_after: moor_authority::trust_anchor::cert_not_after(&r.cert_der)
+                .unwrap_or_default(),
+            key: if r.key_ref == "offline" {
+                "offline"
+            } else {
+                "online"
+            },
             certificate: moor_authority::trust_anchor::pem_certs(&[&r.cert_der]),
         })
         .collect();

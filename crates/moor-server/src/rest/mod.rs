@@ -15,7 +15,10 @@ pub use auth::Admin;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/certificates", post(certificates::issue).get(certificates::list))
+        .route(
+            "/certificates",
+            post(certificates::issue).get(certificates::list),
+        )
         .route("/certificates/{serial}", get(certificates::show))
         .route("/certificates/{serial}/revoke", post(certificates::revoke))
         .route("/issuers", get(issuers::list))

@@ -23,14 +23,27 @@ pub fn tool(name: &str) -> PathBuf {
             }
         }
     }
-    panic!("required test tool `{name}` is missing: run `scripts/install-peers` and `source target/peers/env.sh` (scripts/test does both)");
+    panic!(
+        "required test tool `{name}` is missing: run `scripts/install-peers` and `source target/peers/env.sh` (scripts/test does both)"
+    );
 }
 
 /// The independent ML-DSA verifier script and the Python that runs it.
 pub fn mldsa_verifier() -> (PathBuf, PathBuf) {
-    let script = std::env::var_os("MOORING_MLDSA_VERIFY").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/tools/mldsa_verify.py")));
+    let script = std::env::var_os("MOORING_MLDSA_VERIFY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/tools/mldsa_verify.py"
+            ))
+        });
     let python = std::env::var_os("MOORING_PYTHON").map(PathBuf::from).unwrap_or_else(|| panic!("MOORING_PYTHON is not set: run `scripts/install-peers` and `source target/peers/env.sh` (scripts/test does both)"));
-    assert!(script.is_file(), "ML-DSA verifier {} is missing", script.display());
+    assert!(
+        script.is_file(),
+        "ML-DSA verifier {} is missing",
+        script.display()
+    );
     (python, script)
 }
 
@@ -42,7 +55,10 @@ pub struct Home {
 impl Home {
     /// An empty home, optionally with a `mooring.toml`.
     pub fn new(config: Option<&str>) -> Home {
-        let dir = tempfile::Builder::new().prefix("moor-it-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("moor-it-")
+            .tempdir()
+            .expect("tempdir");
         if let Some(c) = config {
             std::fs::write(dir.path().join("mooring.toml"), c).expect("write config");
         }
@@ -55,13 +71,25 @@ impl Home {
 
     /// Run `moor --home <home> args…`, returning the output (any exit status).
     pub fn moor(&self, args: &[&str]) -> Output {
-        Command::new(moor_bin()).arg("--home").arg(self.path()).args(args).env_remove("MOORING_CA_PASSPHRASE").env("MOORING_LOG", "warn").output().expect("run moor")
+        Command::new(moor_bin())
+            .arg("--home")
+            .arg(self.path())
+            .args(args)
+            .env_remove("MOORING_CA_PASSPHRASE")
+            .env("MOORING_LOG", "warn")
+            .output()
+            .expect("run moor")
     }
 
     /// Run moor and require success; returns stdout.
     pub fn moor_ok(&self, args: &[&str]) -> String {
         let out = self.moor(args);
-        assert!(out.status.success(), "moor {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "moor {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8(out.stdout).expect("utf8")
     }
 
@@ -106,13 +134,26 @@ impl Server {
     pub fn start(home: &Home) -> Server {
         let addr_file = home.file("addr.txt");
         let _ = std::fs::remove_file(&addr_file);
-        let log = home.file(&format!("serve-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)));
+        let log = home.file(&format!(
+            "serve-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
         let out = std::fs::File::create(&log).expect("log");
         let err = out.try_clone().expect("log");
         let child = Command::new(moor_bin())
             .arg("--home")
             .arg(home.path())
-            .args(["serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--addr-file"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--addr-file",
+            ])
             .arg(&addr_file)
             .env_remove("MOORING_CA_PASSPHRASE")
             .env("MOORING_LOG", "warn")
@@ -129,7 +170,10 @@ impl Server {
                 break t;
             }
             if start.elapsed() > Duration::from_secs(60) {
-                panic!("moor serve did not start within 60 s: {}", std::fs::read_to_string(&log).unwrap_or_default());
+                panic!(
+                    "moor serve did not start within 60 s: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         };
@@ -139,7 +183,16 @@ impl Server {
         let roots_pem = home.read("roots.pem");
         let token = home.token();
         let client = client_with(&roots_pem, None);
-        Server { child, base: format!("https://{https}"), https, http, token, client, roots_pem, stdout_path: log }
+        Server {
+            child,
+            base: format!("https://{https}"),
+            https,
+            http,
+            token,
+            client,
+            roots_pem,
+            stdout_path: log,
+        }
     }
 
     /// SIGKILL the server (no chance to clean up).
@@ -154,23 +207,47 @@ impl Server {
 
     /// POST JSON with the admin token; returns (status, body JSON).
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self.client.post(self.url(path)).bearer_auth(&self.token).json(body).send().await.expect("request");
+        let r = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
         let status = r.status().as_u16();
         let text = r.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// GET with the admin token; returns (status, body JSON).
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.client.get(self.url(path)).bearer_auth(&self.token).send().await.expect("request");
+        let r = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request");
         let status = r.status().as_u16();
         let text = r.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Issue with a CSR (PEM) under `profile`; panics unless 201.
     pub async fn issue_csr(&self, profile: &str, csr_pem: &str) -> Value {
-        let (s, v) = self.post("/api/v1/certificates", &serde_json::json!({"profile": profile, "csr": csr_pem})).await;
+        let (s, v) = self
+            .post(
+                "/api/v1/certificates",
+                &serde_json::json!({"profile": profile, "csr": csr_pem}),
+            )
+            .await;
         assert_eq!(s, 201, "issue {profile}: {v}");
         v
     }
@@ -204,7 +281,10 @@ impl Drop for Server {
 /// A reqwest client trusting `roots_pem`, optionally presenting a client identity (cert+key PEM).
 pub fn client_with(roots_pem: &str, identity_pem: Option<&str>) -> reqwest::Client {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let mut b = reqwest::Client::builder().use_rustls_tls().tls_built_in_root_certs(false).timeout(Duration::from_secs(60));
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .timeout(Duration::from_secs(60));
     for cert in reqwest::Certificate::from_pem_bundle(roots_pem.as_bytes()).expect("roots") {
         b = b.add_root_certificate(cert);
     }
@@ -216,12 +296,18 @@ pub fn client_with(roots_pem: &str, identity_pem: Option<&str>) -> reqwest::Clie
 
 /// A scratch directory for files handed to tools.
 pub fn scratch() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("moor-it-scratch-").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("moor-it-scratch-")
+        .tempdir()
+        .expect("tempdir")
 }
 
 /// Run a tool; returns (exit code, stdout+stderr).
 pub fn run(program: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
     let mut text = String::from_utf8_lossy(&out.stdout).to_string();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
@@ -234,7 +320,15 @@ pub fn openssl_csr(dir: &Path, name: &str, key_args: &[&str], subj: &str, sans: 
     let csr = dir.join(format!("{name}.csr"));
     let mut args: Vec<String> = vec!["req".into(), "-new".into()];
     args.extend(key_args.iter().map(|s| s.to_string()));
-    args.extend(["-nodes".into(), "-keyout".into(), key.display().to_string(), "-subj".into(), subj.into(), "-out".into(), csr.display().to_string()]);
+    args.extend([
+        "-nodes".into(),
+        "-keyout".into(),
+        key.display().to_string(),
+        "-subj".into(),
+        subj.into(),
+        "-out".into(),
+        csr.display().to_string(),
+    ]);
     if !sans.is_empty() {
         args.extend(["-addext".into(), format!("subjectAltName={sans}")]);
     }
@@ -245,14 +339,27 @@ pub fn openssl_csr(dir: &Path, name: &str, key_args: &[&str], subj: &str, sans: 
 }
 
 /// `openssl verify -x509_strict` of `leaf` against `roots` with `chain` untrusted intermediates.
-pub fn openssl_verify(dir: &Path, roots_pem: &str, chain_pem: &str, leaf_pem: &str, extra: &[&str]) -> (i32, String) {
+pub fn openssl_verify(
+    dir: &Path,
+    roots_pem: &str,
+    chain_pem: &str,
+    leaf_pem: &str,
+    extra: &[&str],
+) -> (i32, String) {
     let roots = dir.join("verify-roots.pem");
     let chain = dir.join("verify-chain.pem");
     let leaf = dir.join("verify-leaf.pem");
     std::fs::write(&roots, roots_pem).expect("write");
     std::fs::write(&chain, chain_pem).expect("write");
     std::fs::write(&leaf, leaf_pem).expect("write");
-    let mut args = vec!["verify", "-x509_strict", "-CAfile", roots.to_str().unwrap_or_default(), "-untrusted", chain.to_str().unwrap_or_default()];
+    let mut args = vec![
+        "verify",
+        "-x509_strict",
+        "-CAfile",
+        roots.to_str().unwrap_or_default(),
+        "-untrusted",
+        chain.to_str().unwrap_or_default(),
+    ];
     args.extend_from_slice(extra);
     args.push(leaf.to_str().unwrap_or_default());
     run(&tool("openssl"), &args)
@@ -270,11 +377,19 @@ pub fn pkilint(dir: &Path, linter: &str, extra: &[&str], pems: &[&str]) -> Vec<S
     args.extend_from_slice(extra);
     args.extend(files.iter().map(|s| s.as_str()));
     let (code, text) = run(&tool(linter), &args);
-    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("{linter} did not print JSON (exit {code}): {text}"));
+    let v: Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|_| panic!("{linter} did not print JSON (exit {code}): {text}"));
     let mut findings = Vec::new();
     for r in v["results"].as_array().cloned().unwrap_or_default() {
-        for f in r["finding_descriptions"].as_array().cloned().unwrap_or_default() {
-            findings.push(format!("{} {} at {}", f["severity"], f["code"], r["node_path"]));
+        for f in r["finding_descriptions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            findings.push(format!(
+                "{} {} at {}",
+                f["severity"], f["code"], r["node_path"]
+            ));
         }
     }
     if findings.is_empty() {
