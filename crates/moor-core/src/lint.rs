@@ -245,7 +245,10 @@ pub fn lint_tbs(tbs: &[u8], expect: &Expectations) -> Result<(), Refusal> {
                             None => return Err(fail("san.ip", "IP address of bad length")),
                         },
                         other => {
-                            return Err(fail("san.type", format!("unexpected name type {other:?}")));
+                            return Err(fail(
+                                "san.type",
+                                format!("unexpected name type {other:?}"),
+                            ));
                         }
                     });
                 }
