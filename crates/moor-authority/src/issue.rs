@@ -197,7 +197,8 @@ impl Authority {
         };
 
         // Never certify a CA's own key for a subscriber (refuse.md B1).
-        if self.ca_key_hashes.contains(&sub_req.key.spki_sha256_hex()) {
+        let spki_sha256 = sub_req.key.spki_sha256_hex();
+        if self.ca_key_hashes.contains(&spki_sha256) {
             return Err(
                 Refusal::new(RefusalCode::BlockedKey, "the request's key is a CA key").into(),
             );
@@ -250,7 +251,7 @@ impl Authority {
             requester: who.id(),
             key_algorithm: sub_req.key.algorithm.name().into(),
             fingerprint: fingerprint.clone(),
-            spki_sha256: sub_req.key.spki_sha256_hex(),
+            spki_sha256,
             der: cert_der.clone(),
             created_at: now.unix_timestamp(),
         };
@@ -279,12 +280,11 @@ impl Authority {
             Some(k) => (Some(k.to_pkcs8_pem()?), Some(k.to_pkcs8_der()?)),
             None => (None, None),
         };
-        let chain: Vec<&[u8]> = issuer.chain.iter().map(|c| c.as_slice()).collect();
         Ok(Issued {
             serial: serial.to_hex(),
             cert_pem: pem_certs(&[&cert_der]),
-            chain_pem: pem_certs(&chain),
-            root_pem: pem_certs(&[&issuer.root]),
+            chain_pem: issuer.chain_pem.clone(),
+            root_pem: issuer.root_pem.clone(),
             private_key_pem,
             private_key_der,
             chain_der: issuer.chain.clone(),
@@ -328,7 +328,8 @@ async fn cpu<T: Send + 'static>(
     }
 }
 
-fn sign_prepared(
+/// Lint the prepared certificate and sign it with `signer` (the CA key signs only if the lint passes).
+pub fn sign_prepared(
     signer: &dyn Signer,
     issuer_der: &[u8],
     key: &SubjectKey,

@@ -396,6 +396,10 @@ pub struct LoadedIssuer {
     pub chain: Vec<Vec<u8>>,
     /// The root's DER certificate.
     pub root: Vec<u8>,
+    /// `chain` as PEM (computed once: it goes into every response).
+    pub chain_pem: String,
+    /// `root` as PEM.
+    pub root_pem: String,
 }
 
 /// Load every intermediate's key (roots stay unloaded: `serve` never needs a root key).
@@ -443,11 +447,16 @@ pub fn load_issuers(
             chain.push(p.cert_der.clone());
             parent = p.parent_id.clone();
         }
+        let chain_refs: Vec<&[u8]> = chain.iter().map(|c| c.as_slice()).collect();
+        let chain_pem = pem_certs(&chain_refs);
+        let root_pem = pem_certs(&[&root]);
         out.push(LoadedIssuer {
             facts,
             signer: Arc::new(key),
             chain,
             root,
+            chain_pem,
+            root_pem,
         });
     }
     Ok(out)
