@@ -33,36 +33,80 @@ fn time<T>(n: usize, mut f: impl FnMut() -> T) -> f64 {
 fn main() {
     // A CSR for a P-256 subscriber key, as a client would send.
     let sub = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
-    let mut csr_params = rcgen::CertificateParams::new(vec!["bench.example.com".to_string()]).expect("params");
+    let mut csr_params =
+        rcgen::CertificateParams::new(vec!["bench.example.com".to_string()]).expect("params");
     csr_params.distinguished_name = rcgen::DistinguishedName::new();
-    csr_params.distinguished_name.push(rcgen::DnType::CommonName, "bench.example.com");
-    let csr_pem = csr_params.serialize_request(&sub).expect("csr").pem().expect("pem");
+    csr_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "bench.example.com");
+    let csr_pem = csr_params
+        .serialize_request(&sub)
+        .expect("csr")
+        .pem()
+        .expect("pem");
     let profile = Profile::builtins()["tls-server"].clone();
-    println!("| CA algorithm | CSR decode+verify µs | prepare µs | lint+sign µs | total µs | issuances/s/core |");
+    println!(
+        "| CA algorithm | CSR decode+verify µs | prepare µs | lint+sign µs | total µs | issuances/s/core |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
-    for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384, KeyAlgorithm::Ed25519, KeyAlgorithm::Rsa2048, KeyAlgorithm::MlDsa65] {
+    for alg in [
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::EcdsaP384,
+        KeyAlgorithm::Ed25519,
+        KeyAlgorithm::Rsa2048,
+        KeyAlgorithm::MlDsa65,
+    ] {
         let ca = SoftwareKey::generate(alg).expect("ca key");
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
         p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-        p.distinguished_name.push(rcgen::DnType::CommonName, "Bench CA");
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Bench CA");
         let ca_der = p.self_signed(&RcgenSigner(&ca)).expect("ca").der().to_vec();
         let facts = IssuerFacts::from_cert_der("bench", &ca_der).expect("facts");
         let urls = Urls::for_issuer("http://pki.example.com", "bench");
-        let n = if alg.is_ml_dsa() || alg.is_rsa() { 200 } else { 2000 };
+        let n = if alg.is_ml_dsa() || alg.is_rsa() {
+            200
+        } else {
+            2000
+        };
 
         let verify = time(n, || {
             let der = moor_core::csr::decode_csr_input(csr_pem.as_bytes()).expect("decode");
             moor_core::csr::verify_csr(&der).expect("verify")
         });
-        let csr = moor_core::csr::verify_csr(&moor_core::csr::decode_csr_input(csr_pem.as_bytes()).expect("decode")).expect("verify");
+        let csr = moor_core::csr::verify_csr(
+            &moor_core::csr::decode_csr_input(csr_pem.as_bytes()).expect("decode"),
+        )
+        .expect("verify");
         let req = SubscriberRequest::from_csr(&csr, None);
         let now = time::OffsetDateTime::now_utc();
-        let prep = time(n, || prepare(&profile, &facts, &urls, req.clone(), Serial::random().expect("serial"), now).expect("prepare"));
+        let prep = time(n, || {
+            prepare(
+                &profile,
+                &facts,
+                &urls,
+                req.clone(),
+                Serial::random().expect("serial"),
+                now,
+            )
+            .expect("prepare")
+        });
         let sign = time(n, || {
-            let prepared = prepare(&profile, &facts, &urls, req.clone(), Serial::random().expect("serial"), now).expect("prepare");
+            let prepared = prepare(
+                &profile,
+                &facts,
+                &urls,
+                req.clone(),
+                Serial::random().expect("serial"),
+                now,
+            )
+            .expect("prepare");
             sign_prepared(&ca as &dyn Signer, &ca_der, &req.key, &prepared).expect("sign")
         }) - prep;
         let total = verify + prep + sign;
-        println!("| {alg} | {verify:.1} | {prep:.1} | {sign:.1} | {total:.1} | {:.0} |", 1e6 / total);
+        println!(
+            "| {alg} | {verify:.1} | {prep:.1} | {sign:.1} | {total:.1} | {:.0} |",
+            1e6 / total
+        );
     }
 }

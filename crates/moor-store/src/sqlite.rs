@@ -21,10 +21,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Connection, Row, SqlSafeStr};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
@@ -100,39 +100,42 @@ impl SqliteStore {
             .pragma("mmap_size", "1073741824")
             .pragma("temp_store", "memory");
 
-        // The writer: the only connection of this process that writes. WAL is a
-        // persistent property of the file, so only this connection asks for it.
-        // Its statement cache holds the multi-row INSERTs of group commit.
-        let writer_pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(
-                base.clone()
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .statement_cache_capacity(256),
-            )
-            .await?;
+        // The writer: the only connection of this process that writes, owned by
+        // the writer task. WAL is a persistent property of the file, so only this
+        // connection asks for it. Its statement cache holds the multi-row
+        // INSERTs of group commit.
+        let writer_options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .statement_cache_capacity(256);
+        let mut writer_conn = SqliteConnection::connect_with(&writer_options).await?;
 
         // Migrations run inside one BEGIN IMMEDIATE transaction (sqlx applies
         // each migration in a savepoint), so two processes opening a new file
         // at once serialise instead of both creating the tables.
         {
-            let mut tx = writer_pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = writer_conn.begin_with("BEGIN IMMEDIATE").await?;
             migrator().run(&mut *tx).await?;
             tx.commit().await?;
         }
 
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
+            // A local file cannot hang up: no ping before every acquire (one
+            // more hand-off to the connection's thread).
+            .test_before_acquire(false)
             .connect_with(base.read_only(true))
             .await?;
 
         let stats = Arc::new(writer::Stats::default());
         let (jobs, rx) = mpsc::channel(QUEUE);
-        let writer = tokio::spawn(writer::run(writer_pool, rx, Arc::clone(&stats)));
+        let writer = tokio::spawn(writer::run(
+            writer_options,
+            writer_conn,
+            rx,
+            Arc::clone(&stats),
+        ));
         Ok(SqliteStore {
             reader,
             jobs,

@@ -659,6 +659,9 @@ async fn duplicate_serial_fails_alone_in_a_concurrent_batch() {
     let stats = store.write_stats();
     println!("group commit: {stats:?}");
     assert!(stats.batches <= stats.jobs);
+    // The first group holding a duplicate was tried in one command, failed,
+    // and was redone with the up-front checks.
+    assert!(stats.redone >= 1, "{stats:?}");
 }
 
 /// Writes of every kind, including refused ones; returns the entries the log should hold.
@@ -1237,7 +1240,9 @@ async fn a_group_that_fails_to_insert_is_retried_job_by_job() {
     let v = store.verify_audit().await.unwrap();
     assert!(v.ok(), "{v:?}");
     assert_eq!(v.entries, 1 + 96);
-    println!("poisoned groups: {:?}", store.write_stats());
+    let stats = store.write_stats();
+    println!("poisoned groups: {stats:?}");
+    assert!(stats.redone >= 1, "{stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1289,6 +1294,9 @@ async fn a_failed_commit_fails_its_whole_group_and_the_writer_recovers() {
     }
     assert!(!ok.contains(&serial(100)));
     assert!(failed >= 1);
+    // Its group failed to commit in one command, was rolled back, redone the
+    // careful way and failed to commit again.
+    assert!(store.write_stats().redone >= 1);
     println!(
         "{failed} callers shared the failed commit; {:?}",
         store.write_stats()
@@ -1313,6 +1321,326 @@ async fn a_failed_commit_fails_its_whole_group_and_the_writer_recovers() {
         .unwrap();
     assert!(store.get_certificate(&s).await.unwrap().is_some());
     assert!(store.verify_audit().await.unwrap().ok());
+}
+
+#[tokio::test]
+async fn a_write_by_another_store_between_groups_is_chained_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let a = store_with_issuer(&path).await;
+    let b = open(&path).await;
+    let s = serial(1);
+    a.record_issuance(
+        cert(&s, "default", "tls-server", &["dns:a.example"], NOW + DAY),
+        audit("issue", &s),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a.write_stats().redone,
+        0,
+        "the head a committed last is still the head"
+    );
+    // `b` appends behind `a`'s back: the head `a` remembers is stale.
+    let refusal = b
+        .append_audit(audit("refuse", "dns:b.example"))
+        .await
+        .unwrap();
+    let s = serial(2);
+    a.record_issuance(
+        cert(&s, "default", "tls-server", &["dns:a.example"], NOW + DAY),
+        audit("issue", &s),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a.write_stats().redone,
+        1,
+        "a's one-command write noticed the new head"
+    );
+    let entry = a
+        .append_audit(audit("refuse", "dns:c.example"))
+        .await
+        .unwrap();
+    let log = all_audit(&a).await;
+    assert_eq!(log.len(), 5);
+    assert_eq!(log[2], refusal);
+    assert_eq!(log[3].prev_hash, refusal.hash, "chained after b's entry");
+    assert_eq!(log[4], entry);
+    let v = a.verify_audit().await.unwrap();
+    assert!(v.ok(), "{v:?}");
+    assert_eq!(v.head_hash, entry.hash);
+    assert_eq!(a.list_certificates(&filter()).await.unwrap().len(), 2);
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn refused_issuance_alone_in_its_group_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_issuer(&db(&dir)).await;
+    let s = serial(1);
+    store
+        .record_issuance(
+            cert(&s, "default", "tls-server", &["dns:one.example"], NOW + DAY),
+            audit("issue", &s),
+        )
+        .await
+        .unwrap();
+    let before = all_audit(&store).await;
+    assert_eq!(store.write_stats().redone, 0);
+
+    // Each is tried in one command, fails, is rolled back and redone with the
+    // up-front checks, which answer it.
+    let t = serial(2);
+    let unknown = store
+        .record_issuance(
+            cert(&t, "nobody", "tls-server", &["dns:two.example"], NOW + DAY),
+            audit("issue", &t),
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound { .. })),
+        "{unknown:?}"
+    );
+    assert_eq!(store.write_stats().redone, 1);
+    assert_eq!(
+        all_audit(&store).await,
+        before,
+        "a refused write left an audit entry"
+    );
+    // After a redone group the writer takes the careful way for a while.
+    for i in 100..120 {
+        let s = serial(i);
+        store
+            .record_issuance(
+                cert(&s, "default", "tls-server", &[], NOW + DAY),
+                audit("issue", &s),
+            )
+            .await
+            .unwrap();
+    }
+    let before = all_audit(&store).await;
+    let mut again = audit("issue", &s);
+    again.detail = "again".into();
+    let dup = store
+        .record_issuance(
+            cert(&s, "default", "dup", &["dns:dup.example"], NOW + DAY),
+            again,
+        )
+        .await;
+    assert!(
+        matches!(&dup, Err(StoreError::DuplicateSerial { serial, .. }) if *serial == s),
+        "{dup:?}"
+    );
+    assert_eq!(store.write_stats().redone, 2);
+    assert_eq!(
+        all_audit(&store).await,
+        before,
+        "a refused write left an audit entry"
+    );
+
+    assert_eq!(
+        store.get_certificate(&s).await.unwrap().unwrap().profile,
+        "tls-server",
+        "never overwritten"
+    );
+    assert!(store.get_certificate(&t).await.unwrap().is_none());
+    for san in ["dup.example", "two.example"] {
+        let found = store
+            .list_certificates(&CertificateFilter {
+                san: Some(san.into()),
+                ..filter()
+            })
+            .await
+            .unwrap();
+        assert!(found.is_empty(), "{san}");
+    }
+    let v = store.verify_audit().await.unwrap();
+    assert!(v.ok(), "{v:?}");
+    assert_eq!(v.entries, 1 + 1 + 20);
+}
+
+/// On a current-thread runtime the tasks spawned here all queue their job
+/// before the writer task runs again, so they form one group, in this order.
+#[tokio::test]
+async fn a_mixed_group_answers_each_job_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store_with_issuer(&db(&dir)).await);
+    let (a, b, c, d) = (serial(1), serial(2), serial(3), serial(4));
+    store
+        .record_issuance(
+            cert(&a, "default", "tls-server", &["dns:a.example"], NOW + DAY),
+            audit("issue", &a),
+        )
+        .await
+        .unwrap();
+    let before = store.write_stats();
+
+    type Answer = Result<Option<AuditEntry>, StoreError>;
+    let mut jobs: Vec<tokio::task::JoinHandle<Answer>> = Vec::new();
+    macro_rules! job {
+        (|$s:ident| $body:expr) => {{
+            let $s = Arc::clone(&store);
+            jobs.push(tokio::spawn(async move { $body }));
+        }};
+    }
+    // An issuer, and a certificate of it in the same group.
+    job!(|s| s
+        .insert_issuer(
+            &issuer("sub", Some("default")),
+            audit("issuer.create", "sub")
+        )
+        .await
+        .map(|()| None));
+    let (b2, c2, a2, d2) = (b.clone(), c.clone(), a.clone(), d.clone());
+    job!(|s| s
+        .record_issuance(
+            cert(&b2, "sub", "tls-server", &["dns:b.example"], NOW + DAY),
+            audit("issue", &b2)
+        )
+        .await
+        .map(|()| None));
+    job!(|s| s
+        .record_issuance(
+            cert(&c2, "ghost", "tls-server", &["dns:c.example"], NOW + DAY),
+            audit("issue", &c2)
+        )
+        .await
+        .map(|()| None));
+    let a3 = a.clone();
+    job!(|s| s
+        .revoke_certificate(&a3, NOW, 1, audit("revoke", &a3))
+        .await
+        .map(|_| None));
+    job!(|s| s
+        .record_issuance(
+            cert(&a2, "default", "dup", &["dns:dup.example"], NOW + DAY),
+            audit("issue", "dup")
+        )
+        .await
+        .map(|()| None));
+    job!(|s| s
+        .append_audit(audit("refuse", "dns:evil.example"))
+        .await
+        .map(Some));
+    let b3 = b.clone();
+    job!(|s| s
+        .revoke_certificate(&b3, NOW, 4, audit("revoke", &b3))
+        .await
+        .map(|_| None));
+    job!(|s| s
+        .insert_admin_token(
+            &AdminTokenRecord {
+                id: "tok_m".into(),
+                secret_sha256: vec![7; 32],
+                name: "m".into(),
+                created_at: NOW,
+            },
+            audit("token.create", "tok_m")
+        )
+        .await
+        .map(|()| None));
+    job!(|s| s
+        .record_issuance(
+            cert(&d2, "default", "tls-server", &["dns:d.example"], NOW + DAY),
+            audit("issue", &d2)
+        )
+        .await
+        .map(|()| None));
+    job!(|s| s
+        .revoke_certificate("ffff", NOW, 1, audit("revoke", "ffff"))
+        .await
+        .map(|_| None));
+
+    let mut answers = Vec::new();
+    for j in jobs {
+        answers.push(j.await.unwrap());
+    }
+    let stats = store.write_stats();
+    assert_eq!(stats.batches, before.batches + 1, "one group: {stats:?}");
+    assert_eq!(stats.max_batch, 10);
+
+    assert!(matches!(answers[0], Ok(None)), "{:?}", answers[0]);
+    assert!(matches!(answers[1], Ok(None)), "{:?}", answers[1]);
+    assert!(
+        matches!(answers[2], Err(StoreError::NotFound { .. })),
+        "{:?}",
+        answers[2]
+    );
+    assert!(matches!(answers[3], Ok(None)), "{:?}", answers[3]);
+    assert!(
+        matches!(&answers[4], Err(StoreError::DuplicateSerial { serial, .. }) if *serial == a),
+        "{:?}",
+        answers[4]
+    );
+    let Ok(Some(refusal)) = &answers[5] else {
+        panic!("{:?}", answers[5]);
+    };
+    assert!(matches!(answers[6], Ok(None)), "{:?}", answers[6]);
+    assert!(matches!(answers[7], Ok(None)), "{:?}", answers[7]);
+    assert!(matches!(answers[8], Ok(None)), "{:?}", answers[8]);
+    assert!(
+        matches!(answers[9], Err(StoreError::NotFound { .. })),
+        "{:?}",
+        answers[9]
+    );
+
+    // The log holds the successful jobs, in the order they were sent.
+    let log = all_audit(&store).await;
+    let actions: Vec<_> = log
+        .iter()
+        .skip(2)
+        .map(|e| (e.action.as_str(), e.subject.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("issuer.create", "sub"),
+            ("issue", b.as_str()),
+            ("revoke", a.as_str()),
+            ("refuse", "dns:evil.example"),
+            ("revoke", b.as_str()),
+            ("token.create", "tok_m"),
+            ("issue", d.as_str()),
+        ]
+    );
+    assert_eq!(&log[5], refusal);
+    let v = store.verify_audit().await.unwrap();
+    assert!(v.ok(), "{v:?}");
+
+    let certs = store.list_certificates(&filter()).await.unwrap();
+    assert_eq!(serials(&certs), vec![a.clone(), b.clone(), d.clone()]);
+    let status: Vec<_> = certs
+        .iter()
+        .map(|c| (c.status.as_str(), c.profile.as_str()))
+        .collect();
+    assert_eq!(
+        status,
+        vec![
+            ("revoked", "tls-server"),
+            ("revoked", "tls-server"),
+            ("valid", "tls-server")
+        ]
+    );
+    assert_eq!(certs[1].issuer_id, "sub");
+    assert_eq!(store.list_issuers().await.unwrap().len(), 2);
+    assert_eq!(store.active_admin_tokens().await.unwrap().len(), 1);
+    for (san, n) in [
+        ("b.example", 1),
+        ("c.example", 0),
+        ("dup.example", 0),
+        ("d.example", 1),
+    ] {
+        let found = store
+            .list_certificates(&CertificateFilter {
+                san: Some(san.into()),
+                ..filter()
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.len(), n, "{san}");
+    }
 }
 
 async fn measure_issuance(total: usize, tasks_n: usize) {

@@ -2,23 +2,33 @@
 //!
 //! Every write of the store is a [`Job`] sent over one channel to one task.
 //! The task takes everything queued (up to [`MAX_BATCH`]) and runs it in one
-//! `BEGIN IMMEDIATE` transaction:
+//! `BEGIN IMMEDIATE` transaction, committed once (one fsync for the whole
+//! group) before any caller is answered.
 //!
-//! 1. read the audit chain's head (seq, hash) inside the transaction — another
-//!    process may have appended since the last group;
-//! 2. write the jobs in arrival order:
-//!    - a run of consecutive issuances is written in bulk: one query finds the
-//!      serials already taken and the issuers that exist, the jobs that would
-//!      fail are answered with `DuplicateSerial` / `NotFound` and write
-//!      nothing, the others go in with a few multi-row INSERTs (certificates,
-//!      then their audit entries). The run sits in a savepoint; should an
-//!      INSERT fail anyway, it is rolled back and the run retried job by job;
-//!    - any other job (and the retry) runs in its own `SAVEPOINT`: if it fails
-//!      it is rolled back to it, leaving neither row nor audit entry;
-//!    - the chain head advances only over jobs that succeeded;
-//! 3. commit once (one fsync for the whole group), then answer every caller.
+//! The writer owns its connection (no pool: a pool pings the connection on
+//! every acquire and release). sqlx runs each SQLite connection on a thread of
+//! its own, and every command handed to that thread costs two context switches
+//! — more than most statements here take to run — so a group is sent as few
+//! multi-statement commands as possible:
 //!
-//! A group of one skips the savepoints (its failure rolls back the transaction).
+//! - **fast path** — a group of issuances and audit entries only, when the
+//!   chain head this writer committed last is known: one command,
+//!   `BEGIN IMMEDIATE; INSERT audit_log …; INSERT certificates …; COMMIT`,
+//!   the entries chained to the remembered head. The first entry's INSERT
+//!   reads the head inside the transaction and fails unless it is still the
+//!   remembered one (another process may have appended), so the chain cannot
+//!   fork. A duplicate serial or an unknown issuer fails an INSERT too. On any
+//!   failure the transaction is rolled back and the group is redone:
+//! - **careful path** — one command begins, reads the chain head and finds
+//!   which serials are taken and which issuers exist; the jobs that would fail
+//!   are answered with `DuplicateSerial` / `NotFound` and write nothing, and
+//!   the rest go in with a second command (multi-row INSERTs in a savepoint,
+//!   then COMMIT). Should an INSERT fail anyway, the savepoint is rolled back
+//!   and the jobs are retried one by one, each in its own savepoint, so a
+//!   failing job leaves neither row nor audit entry. Other jobs (revocations,
+//!   issuers, tokens) also run one by one. The chain head advances only over
+//!   jobs that succeeded.
+//!
 //! No caller hears "ok" before the commit holding its write returned. If the
 //! transaction cannot begin or commit, every caller of the group gets the
 //! error and nothing of the group is written; the connection is then replaced.
@@ -28,8 +38,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::error::ErrorKind;
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
-use sqlx::{AssertSqlSafe, Connection, Row};
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteRow};
+use sqlx::{Arguments, AssertSqlSafe, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{cert_columns, cert_from_row};
@@ -88,6 +98,10 @@ pub struct WriteStats {
     pub jobs: u64,
     /// The largest group committed by one transaction.
     pub max_batch: u64,
+    /// Groups whose one-command write failed (another process appended to the
+    /// audit log, a duplicate serial, an unknown issuer, a failed INSERT or
+    /// COMMIT) and that were rolled back and redone the careful way.
+    pub redone: u64,
 }
 
 #[derive(Debug, Default)]
@@ -95,6 +109,7 @@ pub(super) struct Stats {
     batches: AtomicU64,
     jobs: AtomicU64,
     max_batch: AtomicU64,
+    redone: AtomicU64,
 }
 
 impl Stats {
@@ -103,6 +118,7 @@ impl Stats {
             batches: self.batches.load(Ordering::Relaxed),
             jobs: self.jobs.load(Ordering::Relaxed),
             max_batch: self.max_batch.load(Ordering::Relaxed),
+            redone: self.redone.load(Ordering::Relaxed),
         }
     }
 
@@ -114,13 +130,30 @@ impl Stats {
     }
 }
 
+/// Batches the writer runs the careful way after the fast path failed, before
+/// it tries the fast path again (another process writing to the same file
+/// would otherwise make every fast attempt fail and be redone).
+const SLOW_AFTER_FAILURE: u32 = 16;
+
 /// The writer task: runs until every sender is dropped and the queue is empty.
-pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, stats: Arc<Stats>) {
+pub(super) async fn run(
+    options: SqliteConnectOptions,
+    conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Job>,
+    stats: Arc<Stats>,
+) {
+    let mut writer = Writer {
+        options,
+        conn: Some(conn),
+        head: None,
+        slow: 0,
+        stats: Arc::clone(&stats),
+    };
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (ops, replies): (Vec<Op>, Vec<_>) = jobs.drain(..).map(|j| (j.op, j.reply)).unzip();
         stats.record(ops.len());
-        match write_batch(&pool, &ops).await {
+        match writer.write_batch(&ops).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     // A caller that went away still had its write committed.
@@ -142,127 +175,186 @@ pub(super) async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Job>, stats: Ar
             }
         }
     }
-    pool.close().await;
+    if let Some(conn) = writer.conn.take()
+        && let Err(error) = conn.close().await
+    {
+        tracing::warn!(%error, "closing the sqlite writer connection failed");
+    }
 }
 
 /// The audit chain's last (seq, hash).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Head {
     seq: i64,
     hash: String,
 }
 
-/// Run `ops` in one transaction; the per-job results, or the error that
-/// stopped the whole transaction (nothing committed).
-async fn write_batch(
-    pool: &SqlitePool,
-    ops: &[Op],
-) -> Result<Vec<Result<Done, StoreError>>, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let result = write_batch_on(&mut conn, ops).await;
-    if result.is_err() {
-        // After an error SQLite may have rolled the transaction back on its own
-        // (I/O error, disk full), and then sqlx's own ROLLBACK fails and leaves
-        // the connection believing it is still inside a transaction. Closing
-        // the handle ends any transaction for sure; the pool opens a new one.
-        conn.close_on_drop();
+impl Head {
+    fn genesis() -> Head {
+        Head {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+        }
     }
-    result
 }
 
-async fn write_batch_on(
-    conn: &mut SqliteConnection,
-    ops: &[Op],
-) -> Result<Vec<Result<Done, StoreError>>, sqlx::Error> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut head = read_head(&mut tx).await?;
+/// The writer's connection and what it remembers between batches.
+struct Writer {
+    /// To open a new connection after one was dropped.
+    options: SqliteConnectOptions,
+    /// `None` after a failed batch: the next one opens a new connection.
+    conn: Option<SqliteConnection>,
+    /// The chain head as this writer's last commit left it; `None` when unknown.
+    head: Option<Head>,
+    /// Batches left to run the careful way before trying the fast path again.
+    slow: u32,
+    stats: Arc<Stats>,
+}
 
-    if let [op] = ops {
-        // Alone in its transaction: no savepoint needed, a failure rolls it all back.
-        return match apply(&mut tx, &head, op).await {
-            Ok((done, _)) => {
-                tx.commit().await?;
-                Ok(vec![Ok(done)])
-            }
-            Err(e) => match tx.rollback().await {
-                Ok(()) => Ok(vec![Err(e)]),
-                Err(rollback) => {
-                    tracing::error!(error = %e, %rollback, "sqlite rollback failed after a refused write");
-                    Err(rollback)
-                }
-            },
+impl Writer {
+    /// Run `ops` in one transaction; the per-job results, or the error that
+    /// stopped the whole transaction (nothing committed).
+    async fn write_batch(
+        &mut self,
+        ops: &[Op],
+    ) -> Result<Vec<Result<Done, StoreError>>, sqlx::Error> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self
+                .conn
+                .insert(SqliteConnection::connect_with(&self.options).await?),
         };
-    }
+        // Forgotten unless this batch commits.
+        let cached = self.head.take();
+        let fast_ok = self.slow == 0
+            && ops
+                .iter()
+                .all(|op| matches!(op, Op::Issue { .. } | Op::Audit { .. }));
+        self.slow = self.slow.saturating_sub(1);
 
-    let mut results = Vec::with_capacity(ops.len());
-    let mut i = 0;
-    while i < ops.len() {
-        // A run of issuances is written with a few multi-row statements.
-        let run = ops[i..]
-            .iter()
-            .take_while(|op| matches!(op, Op::Issue { .. }))
-            .count();
-        // If the bulk insert fails it is rolled back, and the run is taken one
-        // job at a time below, so each job gets its own answer.
-        if run >= 2
-            && let Some((done, new_head)) = bulk_issue(&mut tx, &head, &ops[i..i + run]).await?
-        {
-            results.extend(done);
-            head = new_head;
-            i += run;
-            continue;
-        }
-        for op in &ops[i..i + run.max(1)] {
-            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
-            match apply(&mut tx, &head, op).await {
-                Ok((done, new_head)) => {
-                    sqlx::query("RELEASE job").execute(&mut *tx).await?;
-                    head = new_head;
-                    results.push(Ok(done));
+        let mut result = None;
+        if let Some(head) = cached.filter(|_| fast_ok) {
+            match write_fast(conn, &head, ops).await {
+                Ok(Some(done)) => result = Some(Ok(done)),
+                Ok(None) => {
+                    self.stats.redone.fetch_add(1, Ordering::Relaxed);
+                    self.slow = SLOW_AFTER_FAILURE;
                 }
-                Err(e) => {
-                    // If SQLite already rolled the whole transaction back (I/O error,
-                    // disk full), the savepoint is gone and this fails the batch.
-                    sqlx::query("ROLLBACK TO job").execute(&mut *tx).await?;
-                    sqlx::query("RELEASE job").execute(&mut *tx).await?;
-                    results.push(Err(e));
-                }
+                Err(e) => result = Some(Err(e)),
             }
         }
-        i += run.max(1);
-    }
-    tx.commit().await?;
-    Ok(results)
-}
-
-/// Row counts up to this get a statement of their own size.
-const EXACT_ROWS: usize = 32;
-/// Largest number of rows in one multi-row INSERT.
-const MAX_ROWS: usize = 256;
-
-/// Split `n` rows into chunks: exact below [`EXACT_ROWS`], powers of two up to
-/// [`MAX_ROWS`] above, so a group is at most a few statements and only about
-/// 35 distinct statements per table are ever prepared (and cached).
-fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        let size = match n {
-            0 => return None,
-            n if n <= EXACT_ROWS => n,
-            n => (1 << n.ilog2()).min(MAX_ROWS),
+        let result = match result {
+            Some(result) => result,
+            None => write_slow(conn, ops).await,
         };
-        n -= size;
-        Some(size)
-    })
+        match result {
+            Ok((results, head)) => {
+                self.head = Some(head);
+                Ok(results)
+            }
+            Err(error) => {
+                // After an error SQLite may have rolled the transaction back on
+                // its own (I/O error, disk full), or it may still be open (failed
+                // COMMIT). Closing the handle ends any transaction for sure; the
+                // next batch opens a new connection.
+                if let Some(conn) = self.conn.take()
+                    && let Err(close) = conn.close().await
+                {
+                    tracing::warn!(%close, "closing the failed sqlite writer connection failed");
+                }
+                Err(error)
+            }
+        }
+    }
 }
 
-/// `INSERT INTO {table} ({columns}) VALUES (?, …), …` for `rows` rows: placeholders only.
-fn multi_row_insert(table: &str, columns: &[&str], rows: usize) -> String {
+type Written = (Vec<Result<Done, StoreError>>, Head);
+
+/// Several statements (separated by `;`) and their arguments, in order, sent to
+/// SQLite's worker thread as one command: each hand-off to that thread costs
+/// two context switches, more than most of these statements take to run.
+///
+/// The statements use plain `?` placeholders only: sqlx binds a multi-statement
+/// query's arguments statement after statement, continuing the count, whereas
+/// `?NNN` would index the arguments of the whole command.
+#[derive(Default)]
+struct Command {
+    sql: String,
+    args: SqliteArguments,
+}
+
+impl Command {
+    fn push(&mut self, sql: &str) {
+        if !self.sql.is_empty() {
+            self.sql.push_str(";\n");
+        }
+        self.sql.push_str(sql);
+    }
+
+    fn bind<'t, T>(&mut self, value: T) -> Result<(), sqlx::Error>
+    where
+        T: sqlx::Encode<'t, Sqlite> + sqlx::Type<Sqlite>,
+    {
+        self.args.add(value).map_err(sqlx::Error::Encode)
+    }
+
+    /// Run every statement; the rows of those that return any. On the first
+    /// error SQLite's worker stops: the statements after it do not run, the
+    /// ones before it stay done (a transaction they opened is still open).
+    async fn run(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        sqlx::query_with(AssertSqlSafe(self.sql), self.args)
+            .fetch_all(&mut *conn)
+            .await
+    }
+}
+
+/// Rows in a multi-row INSERT: exact up to 16, then rounded up to 3·2ⁿ or 2ⁿ
+/// (24, 32, 48, 64, …, 512) so about 25 statement shapes are ever prepared and
+/// cached; the padding rows are all NULL and filtered out.
+fn padded_rows(n: usize) -> usize {
+    if n <= 16 {
+        return n;
+    }
+    let pow = n.next_power_of_two();
+    let three_quarters = pow / 4 * 3;
+    if n <= three_quarters {
+        three_quarters
+    } else {
+        pow
+    }
+}
+
+// 512 rows × 13 columns stays well below SQLite's 32766 bound parameters.
+const _: () = assert!(MAX_BATCH <= 512);
+
+/// Append `INSERT INTO {table} ({columns}) SELECT * FROM (VALUES …) WHERE column1
+/// IS NOT NULL` for `rows` real rows (padded with NULL rows, see [`padded_rows`]).
+/// `first` replaces the first row's placeholders when given.
+fn push_insert(cmd: &mut Command, table: &str, columns: &[&str], rows: usize, first: Option<&str>) {
     let row = format!("({})", vec!["?"; columns.len()].join(", "));
-    format!(
-        "INSERT INTO {table} ({}) VALUES {}",
-        columns.join(", "),
-        vec![row; rows].join(", ")
-    )
+    let mut sql = format!(
+        "INSERT INTO {table} ({}) SELECT * FROM (VALUES ",
+        columns.join(", ")
+    );
+    for i in 0..padded_rows(rows) {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        match first {
+            Some(first) if i == 0 => sql.push_str(first),
+            _ => sql.push_str(&row),
+        }
+    }
+    sql.push_str(") WHERE column1 IS NOT NULL");
+    cmd.push(&sql);
+}
+
+/// Bind the NULLs of the padding rows.
+fn bind_padding(cmd: &mut Command, columns: usize, rows: usize) -> Result<(), sqlx::Error> {
+    for _ in 0..(padded_rows(rows) - rows) * columns {
+        cmd.bind(None::<i64>)?;
+    }
+    Ok(())
 }
 
 const CERT_INSERT_COLUMNS: [&str; 13] = [
@@ -291,195 +383,426 @@ const AUDIT_INSERT_COLUMNS: [&str; 8] = [
     "hash",
 ];
 
-/// Record a run of issuances (all `Op::Issue`) with multi-row statements.
-///
-/// Duplicate serials (already stored, or earlier in the run) and unknown
-/// issuers are found by query first — the write lock is held, so nothing can
-/// change in between — and answered with their error; the rest are inserted.
-/// Everything happens inside one savepoint: if an insert fails anyway, the
-/// run is rolled back and `Ok(None)` asks the caller to retry it job by job.
-async fn bulk_issue(
-    conn: &mut SqliteConnection,
-    head: &Head,
-    run: &[Op],
-) -> Result<Option<(Vec<Result<Done, StoreError>>, Head)>, sqlx::Error> {
-    sqlx::query("SAVEPOINT bulk").execute(&mut *conn).await?;
-    match try_bulk_issue(conn, head, run).await {
-        Ok(done) => {
-            sqlx::query("RELEASE bulk").execute(&mut *conn).await?;
-            Ok(Some(done))
-        }
-        Err(error) => {
-            tracing::warn!(%error, jobs = run.len(), "bulk issuance insert failed; retrying job by job");
-            sqlx::query("ROLLBACK TO bulk").execute(&mut *conn).await?;
-            sqlx::query("RELEASE bulk").execute(&mut *conn).await?;
-            Ok(None)
+/// The first audit row of a fast group: its `prev_hash` is NULL — and the
+/// INSERT fails on the NOT NULL constraint — unless the chain head read inside
+/// this transaction is the one the entries were chained to.
+const GUARDED_AUDIT_ROW: &str = "(?, ?, ?, ?, ?, ?, \
+     (SELECT ? WHERE coalesce( \
+         (SELECT seq || ' ' || hash FROM audit_log ORDER BY seq DESC LIMIT 1), ?) = ?), \
+     ?)";
+
+/// `INSERT` the certificates (the AFTER INSERT trigger fills certificate_sans).
+fn push_certificates(cmd: &mut Command, certs: &[&NewCertificate]) -> Result<(), sqlx::Error> {
+    push_insert(cmd, "certificates", &CERT_INSERT_COLUMNS, certs.len(), None);
+    for cert in certs {
+        let sans = serde_json::to_string(&cert.sans).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        cmd.bind(cert.serial_hex.as_str())?;
+        cmd.bind(cert.issuer_id.as_str())?;
+        cmd.bind(cert.profile.as_str())?;
+        cmd.bind(cert.subject.as_str())?;
+        cmd.bind(sans)?;
+        cmd.bind(cert.not_before)?;
+        cmd.bind(cert.not_after)?;
+        cmd.bind(cert.requester.as_str())?;
+        cmd.bind(cert.key_algorithm.as_str())?;
+        cmd.bind(cert.fingerprint.as_str())?;
+        cmd.bind(cert.spki_sha256.as_str())?;
+        cmd.bind(cert.der.as_slice())?;
+        cmd.bind(cert.created_at)?;
+    }
+    bind_padding(cmd, CERT_INSERT_COLUMNS.len(), certs.len())
+}
+
+/// An audit entry ready to be written.
+struct Entry<'a> {
+    seq: i64,
+    audit: &'a NewAuditEntry,
+    prev_hash: String,
+    hash: String,
+}
+
+impl Entry<'_> {
+    fn written(&self) -> AuditEntry {
+        AuditEntry {
+            seq: self.seq,
+            ts: self.audit.ts,
+            actor: self.audit.actor.clone(),
+            action: self.audit.action.clone(),
+            subject: self.audit.subject.clone(),
+            detail: self.audit.detail.clone(),
+            prev_hash: self.prev_hash.clone(),
+            hash: self.hash.clone(),
         }
     }
 }
 
-async fn try_bulk_issue(
-    conn: &mut SqliteConnection,
+/// Chain `audits` after `head`; the entries and the new head.
+fn chain<'a>(
     head: &Head,
-    run: &[Op],
-) -> Result<(Vec<Result<Done, StoreError>>, Head), sqlx::Error> {
-    let jobs: Vec<(&NewCertificate, &NewAuditEntry)> = run
-        .iter()
-        .filter_map(|op| match op {
-            Op::Issue { cert, audit } => Some((cert, audit)),
-            _ => None,
-        })
-        .collect();
-    if jobs.len() != run.len() {
-        return Err(sqlx::Error::Protocol(
-            "internal: bulk_issue given a job that is not an issuance".into(),
-        ));
-    }
-
-    // Which serials are taken and which issuers exist, in one round trip.
-    let serials = serde_json::Value::from(
-        jobs.iter()
-            .map(|(c, _)| c.serial_hex.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .to_string();
-    let issuers = serde_json::Value::from(
-        jobs.iter()
-            .map(|(c, _)| c.issuer_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .to_string();
-    let rows = sqlx::query(
-        "SELECT 0 AS what, serial_hex AS v FROM certificates WHERE serial_hex IN (SELECT value FROM json_each(?1)) \
-         UNION ALL SELECT 1, id FROM issuers WHERE id IN (SELECT value FROM json_each(?2))",
-    )
-    .bind(&serials)
-    .bind(&issuers)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut taken = HashSet::new();
-    let mut known = HashSet::new();
-    for row in rows {
-        let what: i64 = row.try_get("what")?;
-        let v: String = row.try_get("v")?;
-        if what == 0 {
-            taken.insert(v)
-        } else {
-            known.insert(v)
-        };
-    }
-
-    let mut results = Vec::with_capacity(jobs.len());
-    let mut accepted = Vec::with_capacity(jobs.len());
-    // The same answers, in the same order of precedence, as one INSERT per job
-    // (SQLite checks UNIQUE before FOREIGN KEY); earlier jobs win a serial.
-    for &(cert, audit) in &jobs {
-        if taken.contains(&cert.serial_hex) {
-            results.push(Err(StoreError::DuplicateSerial {
-                issuer_id: cert.issuer_id.clone(),
-                serial: cert.serial_hex.clone(),
-            }));
-        } else if !known.contains(&cert.issuer_id) {
-            results.push(Err(StoreError::NotFound {
-                what: format!("issuer {}", cert.issuer_id),
-            }));
-        } else {
-            taken.insert(cert.serial_hex.clone());
-            results.push(Ok(Done::Unit));
-            accepted.push((cert, audit));
-        }
-    }
-
-    // Certificates (the AFTER INSERT trigger fills certificate_sans).
-    let mut rest = accepted.as_slice();
-    for size in chunk_sizes(accepted.len()) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        let sql = multi_row_insert("certificates", &CERT_INSERT_COLUMNS, size);
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (cert, _) in chunk {
-            let sans = serde_json::Value::from(cert.sans.clone()).to_string();
-            query = query
-                .bind(&cert.serial_hex)
-                .bind(&cert.issuer_id)
-                .bind(&cert.profile)
-                .bind(&cert.subject)
-                .bind(sans)
-                .bind(cert.not_before)
-                .bind(cert.not_after)
-                .bind(&cert.requester)
-                .bind(&cert.key_algorithm)
-                .bind(&cert.fingerprint)
-                .bind(&cert.spki_sha256)
-                .bind(&cert.der)
-                .bind(cert.created_at);
-        }
-        query.execute(&mut *conn).await?;
-    }
-
-    // Their audit entries, chained in the order the certificates were accepted.
-    let mut entries = Vec::with_capacity(accepted.len());
+    audits: impl IntoIterator<Item = &'a NewAuditEntry>,
+) -> (Vec<Entry<'a>>, Head) {
     let mut next = head.clone();
-    for (_, audit) in &accepted {
-        let seq = next.seq + 1;
-        let hash = audit_entry_hash(
-            &next.hash,
-            seq,
-            audit.ts,
-            &audit.actor,
-            &audit.action,
-            &audit.subject,
-            &audit.detail,
-        );
-        entries.push((
-            seq,
-            *audit,
-            std::mem::replace(
+    let entries = audits
+        .into_iter()
+        .map(|audit| {
+            let seq = next.seq + 1;
+            let hash = audit_entry_hash(
+                &next.hash,
+                seq,
+                audit.ts,
+                &audit.actor,
+                &audit.action,
+                &audit.subject,
+                &audit.detail,
+            );
+            let prev_hash = std::mem::replace(
                 &mut next,
                 Head {
                     seq,
                     hash: hash.clone(),
                 },
             )
-            .hash,
-            hash,
-        ));
-    }
-    let mut rest = entries.as_slice();
-    for size in chunk_sizes(entries.len()) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
-        let sql = multi_row_insert("audit_log", &AUDIT_INSERT_COLUMNS, size);
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (seq, audit, prev_hash, hash) in chunk {
-            query = query
-                .bind(*seq)
-                .bind(audit.ts)
-                .bind(&audit.actor)
-                .bind(&audit.action)
-                .bind(&audit.subject)
-                .bind(&audit.detail)
-                .bind(prev_hash)
-                .bind(hash);
-        }
-        query.execute(&mut *conn).await?;
-    }
-    Ok((results, next))
+            .hash;
+            Entry {
+                seq,
+                audit,
+                prev_hash,
+                hash,
+            }
+        })
+        .collect();
+    (entries, next)
 }
 
-async fn read_head(conn: &mut SqliteConnection) -> Result<Head, sqlx::Error> {
-    let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
-    match row {
-        Some(row) => Ok(Head {
-            seq: row.try_get("seq")?,
-            hash: row.try_get("hash")?,
-        }),
-        None => Ok(Head {
-            seq: 0,
-            hash: GENESIS_HASH.to_owned(),
-        }),
+/// `INSERT` the audit entries; with `guard`, only if the chain head is still `guard`.
+fn push_audit(
+    cmd: &mut Command,
+    entries: &[Entry<'_>],
+    guard: Option<&Head>,
+) -> Result<(), sqlx::Error> {
+    push_insert(
+        cmd,
+        "audit_log",
+        &AUDIT_INSERT_COLUMNS,
+        entries.len(),
+        guard.map(|_| GUARDED_AUDIT_ROW),
+    );
+    for (i, e) in entries.iter().enumerate() {
+        cmd.bind(e.seq)?;
+        cmd.bind(e.audit.ts)?;
+        cmd.bind(e.audit.actor.as_str())?;
+        cmd.bind(e.audit.action.as_str())?;
+        cmd.bind(e.audit.subject.as_str())?;
+        cmd.bind(e.audit.detail.as_str())?;
+        cmd.bind(e.prev_hash.as_str())?;
+        if let Some(head) = guard.filter(|_| i == 0) {
+            let genesis = Head::genesis();
+            cmd.bind(format!("{} {}", genesis.seq, genesis.hash))?;
+            cmd.bind(format!("{} {}", head.seq, head.hash))?;
+        }
+        cmd.bind(e.hash.as_str())?;
+    }
+    bind_padding(cmd, AUDIT_INSERT_COLUMNS.len(), entries.len())
+}
+
+/// The fast path, for a group of issuances and audit entries only, when the
+/// chain head this writer committed last is known: ONE command to SQLite's
+/// worker —
+///
+/// ```sql
+/// BEGIN IMMEDIATE; INSERT INTO audit_log …; INSERT INTO certificates …; COMMIT
+/// ```
+///
+/// The entries are chained to the remembered head, and the first of them
+/// checks, inside the transaction, that it still is the head (another process
+/// may have appended since): if not, the INSERT fails. Duplicate serials and
+/// unknown issuers (rare: serials are 128-bit random) are not checked up
+/// front; they make an INSERT fail too. After any failure the transaction is
+/// rolled back and `Ok(None)` asks for the careful path, which sorts it out.
+/// If even the rollback fails, no transaction was open (BEGIN failed, or SQLite
+/// rolled back on its own): the whole group fails with the error.
+async fn write_fast(
+    conn: &mut SqliteConnection,
+    head: &Head,
+    ops: &[Op],
+) -> Result<Option<Written>, sqlx::Error> {
+    let mut certs = Vec::with_capacity(ops.len());
+    let mut audits = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            Op::Issue { cert, audit } => {
+                certs.push(cert);
+                audits.push(audit);
+            }
+            Op::Audit { audit } => audits.push(audit),
+            _ => {
+                return Err(sqlx::Error::Protocol(
+                    "internal: write_fast given a job that is not an issuance or an audit entry"
+                        .into(),
+                ));
+            }
+        }
+    }
+    let (entries, new_head) = chain(head, audits);
+
+    let mut cmd = Command::default();
+    cmd.push("BEGIN IMMEDIATE");
+    push_audit(&mut cmd, &entries, Some(head))?;
+    if !certs.is_empty() {
+        push_certificates(&mut cmd, &certs)?;
+    }
+    cmd.push("COMMIT");
+    match cmd.run(conn).await {
+        Ok(_) => {
+            let results = ops
+                .iter()
+                .zip(&entries)
+                .map(|(op, entry)| match op {
+                    Op::Audit { .. } => Ok(Done::Audit(entry.written())),
+                    _ => Ok(Done::Unit),
+                })
+                .collect();
+            Ok(Some((results, new_head)))
+        }
+        Err(error) => {
+            if let Err(rollback) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                tracing::debug!(%rollback, "no transaction to roll back after a failed fast write");
+                return Err(error);
+            }
+            tracing::info!(
+                %error,
+                jobs = ops.len(),
+                "fast group write failed; redoing it the careful way"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// The careful path: begin and read the chain head, and — for issuances —
+/// which serials are taken and which issuers exist, in one command; then
+///
+/// - a run of consecutive issuances and audit entries is written in bulk:
+///   the jobs that would fail are answered with `DuplicateSerial` /
+///   `NotFound` and write nothing, the others go in with two multi-row
+///   INSERTs inside a savepoint (and the COMMIT, if it is the last run: one
+///   more command). Should an INSERT fail anyway, the run is rolled back to
+///   the savepoint and retried job by job;
+/// - any other job (and the retry) runs in its own `SAVEPOINT`: if it fails
+///   it is rolled back to it, leaving neither row nor audit entry;
+/// - the chain head advances only over jobs that succeeded.
+async fn write_slow(conn: &mut SqliteConnection, ops: &[Op]) -> Result<Written, sqlx::Error> {
+    let serials: Vec<&str> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Issue { cert, .. } => Some(cert.serial_hex.as_str()),
+            _ => None,
+        })
+        .collect();
+    let issuers: Vec<&str> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Issue { cert, .. } => Some(cert.issuer_id.as_str()),
+            _ => None,
+        })
+        .collect();
+
+    let mut cmd = Command::default();
+    cmd.push("BEGIN IMMEDIATE");
+    cmd.push("SELECT 2 AS what, seq AS n, hash AS v FROM audit_log ORDER BY seq DESC LIMIT 1");
+    if !serials.is_empty() {
+        cmd.push(
+            "SELECT 0 AS what, NULL AS n, serial_hex AS v FROM certificates \
+             WHERE serial_hex IN (SELECT value FROM json_each(?)) \
+             UNION ALL SELECT 1, NULL, id FROM issuers \
+             WHERE id IN (SELECT value FROM json_each(?))",
+        );
+        cmd.bind(serde_json::Value::from(serials).to_string())?;
+        cmd.bind(serde_json::Value::from(issuers).to_string())?;
+    }
+    // Should this fail after BEGIN, the caller closes the connection, which
+    // rolls the transaction back.
+    let rows = cmd.run(conn).await?;
+    let mut head = Head::genesis();
+    let mut taken = HashSet::new();
+    let mut known = HashSet::new();
+    for row in rows {
+        let what: i64 = row.try_get("what")?;
+        let v: String = row.try_get("v")?;
+        match what {
+            0 => {
+                taken.insert(v);
+            }
+            1 => {
+                known.insert(v);
+            }
+            _ => {
+                head = Head {
+                    seq: row.try_get("n")?,
+                    hash: v,
+                }
+            }
+        }
+    }
+
+    let mut results: Vec<Option<Result<Done, StoreError>>> = Vec::with_capacity(ops.len());
+    let mut committed = false;
+    let mut i = 0;
+    while i < ops.len() {
+        let run = ops[i..]
+            .iter()
+            .take_while(|op| matches!(op, Op::Issue { .. } | Op::Audit { .. }))
+            .count();
+        if run == 0 {
+            let op = &ops[i];
+            let result = apply_alone(conn, &mut head, op).await?;
+            if result.is_ok()
+                && let Op::Issuer { issuer, .. } = op
+            {
+                known.insert(issuer.id.clone());
+            }
+            results.push(Some(result));
+            i += 1;
+            continue;
+        }
+        let jobs = &ops[i..i + run];
+        i += run;
+
+        // The same answers, in the same order of precedence, as one INSERT per
+        // job (SQLite checks UNIQUE before FOREIGN KEY); earlier jobs win a serial.
+        let first = results.len();
+        let mut accepted = Vec::with_capacity(run);
+        for op in jobs {
+            let answer = match op {
+                Op::Issue { cert, .. } if taken.contains(&cert.serial_hex) => {
+                    Some(Err(StoreError::DuplicateSerial {
+                        issuer_id: cert.issuer_id.clone(),
+                        serial: cert.serial_hex.clone(),
+                    }))
+                }
+                Op::Issue { cert, .. } if !known.contains(&cert.issuer_id) => {
+                    Some(Err(StoreError::NotFound {
+                        what: format!("issuer {}", cert.issuer_id),
+                    }))
+                }
+                Op::Issue { cert, .. } => {
+                    taken.insert(cert.serial_hex.clone());
+                    accepted.push(results.len());
+                    None
+                }
+                _ => {
+                    accepted.push(results.len());
+                    None
+                }
+            };
+            results.push(answer);
+        }
+        if accepted.is_empty() {
+            continue;
+        }
+        let op_of = |k: usize| &jobs[k - first];
+        let certs: Vec<&NewCertificate> = accepted
+            .iter()
+            .filter_map(|&k| match op_of(k) {
+                Op::Issue { cert, .. } => Some(cert),
+                _ => None,
+            })
+            .collect();
+        let (entries, new_head) = chain(
+            &head,
+            accepted.iter().filter_map(|&k| match op_of(k) {
+                Op::Issue { audit, .. } | Op::Audit { audit } => Some(audit),
+                _ => None,
+            }),
+        );
+        let last = i == ops.len();
+        let mut cmd = Command::default();
+        cmd.push("SAVEPOINT bulk");
+        push_audit(&mut cmd, &entries, None)?;
+        if !certs.is_empty() {
+            push_certificates(&mut cmd, &certs)?;
+        }
+        cmd.push("RELEASE bulk");
+        if last {
+            cmd.push("COMMIT");
+        }
+        match cmd.run(conn).await {
+            Ok(_) => {
+                for (&k, entry) in accepted.iter().zip(&entries) {
+                    results[k] = Some(Ok(match op_of(k) {
+                        Op::Audit { .. } => Done::Audit(entry.written()),
+                        _ => Done::Unit,
+                    }));
+                }
+                head = new_head;
+                committed = last;
+            }
+            Err(error) => {
+                // Still there only if the failure was before RELEASE: a failed
+                // COMMIT (or a transaction SQLite rolled back) fails the group.
+                if let Err(rollback) = sqlx::raw_sql("ROLLBACK TO bulk; RELEASE bulk")
+                    .execute(&mut *conn)
+                    .await
+                {
+                    tracing::debug!(%rollback, "no savepoint to roll back to");
+                    return Err(error);
+                }
+                tracing::warn!(
+                    %error,
+                    jobs = accepted.len(),
+                    "bulk write failed; retrying job by job"
+                );
+                for &k in &accepted {
+                    let op = op_of(k);
+                    let result = apply_alone(conn, &mut head, op).await?;
+                    if result.is_err()
+                        && let Op::Issue { cert, .. } = op
+                    {
+                        taken.remove(&cert.serial_hex);
+                    }
+                    results[k] = Some(result);
+                }
+            }
+        }
+    }
+    if !committed {
+        sqlx::query("COMMIT").execute(&mut *conn).await?;
+    }
+    let results = results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(StoreError::Corrupt(
+                    "internal: a job of the group got no answer".into(),
+                ))
+            })
+        })
+        .collect();
+    Ok((results, head))
+}
+
+/// Run one job in its own savepoint, advancing `head` if it succeeded; its
+/// answer, or the error that fails the whole group.
+async fn apply_alone(
+    conn: &mut SqliteConnection,
+    head: &mut Head,
+    op: &Op,
+) -> Result<Result<Done, StoreError>, sqlx::Error> {
+    sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+    match apply(conn, head, op).await {
+        Ok((done, new_head)) => {
+            sqlx::query("RELEASE job").execute(&mut *conn).await?;
+            *head = new_head;
+            Ok(Ok(done))
+        }
+        Err(e) => {
+            // If SQLite already rolled the whole transaction back (I/O error,
+            // disk full), the savepoint is gone and this fails the group.
+            sqlx::raw_sql("ROLLBACK TO job; RELEASE job")
+                .execute(&mut *conn)
+                .await?;
+            Ok(Err(e))
+        }
     }
 }
 
