@@ -56,13 +56,22 @@ pub(crate) use cert_columns;
 
 /// The versioned SQLite migrations, embedded in the binary.
 fn migrator() -> Migrator {
-    let migrations = vec![Migration::new(
-        1,
-        Cow::Borrowed("initial"),
-        MigrationType::Simple,
-        include_str!("../migrations/sqlite/0001_initial.sql").into_sql_str(),
-        false,
-    )];
+    let migrations = vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("initial"),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0001_initial.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("leaner indexes"),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0002_leaner_indexes.sql").into_sql_str(),
+            false,
+        ),
+    ];
     Migrator::with_migrations(migrations)
 }
 
@@ -427,12 +436,14 @@ fn certificate_query(filter: &CertificateFilter) -> (String, Vec<Arg<'_>>) {
     let mut args = Vec::new();
     if let Some(san) = &filter.san {
         // Tagged (`dns:a.example`) or bare (`a.example`, any type).
+        // The bare form is looked up under each of the four tags (primary-key lookups).
         sql.push_str(
-            " AND id IN (SELECT certificate_id FROM certificate_sans WHERE san = ? \
-             UNION SELECT certificate_id FROM certificate_sans WHERE value = ?)",
+            " AND id IN (SELECT certificate_id FROM certificate_sans \
+             WHERE san IN (?, 'dns:' || ?, 'ip:' || ?, 'email:' || ?, 'uri:' || ?))",
         );
-        args.push(Arg::Text(san));
-        args.push(Arg::Text(san));
+        for _ in 0..5 {
+            args.push(Arg::Text(san));
+        }
     }
     if let Some(profile) = &filter.profile {
         sql.push_str(" AND profile = ?");
