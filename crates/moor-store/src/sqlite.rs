@@ -105,9 +105,14 @@ impl SqliteStore {
             // Random 128-bit serials and key hashes make index inserts land on random
             // pages: a 16 MiB page cache and memory-mapped reads keep them off the
             // read() syscall path once the file outgrows SQLite's 2 MiB default cache.
+            // Checkpoints every 8000 WAL pages (32 MiB) instead of 1000: hot pages are
+            // copied once per checkpoint, not eight times (measured +10% issuance/s at 16
+            // clients); the WAL file is truncated back to 64 MiB after a checkpoint.
             .pragma("cache_size", "-16384")
             .pragma("mmap_size", "1073741824")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            .pragma("wal_autocheckpoint", "8000")
+            .pragma("journal_size_limit", "67108864");
 
         // The writer: the only connection of this process that writes, owned by
         // the writer task. WAL is a persistent property of the file, so only this
