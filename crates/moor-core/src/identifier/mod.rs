@@ -356,4 +356,34 @@ mod tests {
             }
         }
     }
+
+    /// No byte string panics any identifier parser or the pattern matcher; every
+    /// outcome is a value or a refusal (refuse.md: "no panic on any byte string").
+    #[test]
+    fn random_and_hostile_inputs_never_panic() {
+        use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+        let rng = SystemRandom::new();
+        let alphabet = b"abcXYZ019-_.*@:/%[]\x00\xff xn--";
+        let mut buf = [0u8; 96];
+        for round in 0..20_000 {
+            rng.fill(&mut buf).unwrap();
+            let len = (buf[0] as usize) % 80;
+            let s: String = if round % 2 == 0 {
+                buf[1..=len].iter().map(|b| alphabet[*b as usize % alphabet.len()] as char).collect()
+            } else {
+                String::from_utf8_lossy(&buf[1..=len]).into_owned()
+            };
+            for rules in [IdentifierRules { public: false }, IdentifierRules { public: true }] {
+                if let Ok(id) = parse_identifier(&s, rules) {
+                    // Whatever parses re-parses to itself (normalised form is stable).
+                    assert_eq!(parse_identifier(&id.value(), rules).ok(), Some(id.clone()), "{s:?}");
+                    let _ = matches_pattern(&id, &s);
+                }
+            }
+        }
+        for s in ["", ".", "..", "*", "*.", "@", "a@", "@b", "xn--", "[::1]", "::", "0", &"a.".repeat(200), &"x".repeat(5000)] {
+            let _ = parse_identifier(s, IdentifierRules::default());
+            let _ = parse_identifier(s, IdentifierRules { public: true });
+        }
+    }
 }
