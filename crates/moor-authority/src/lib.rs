@@ -9,6 +9,7 @@
 
 pub mod admin_token;
 pub mod config;
+pub mod crl;
 mod error;
 pub mod issue;
 pub mod requester;
@@ -38,6 +39,8 @@ pub struct Authority {
     token_cache: RwLock<HashMap<String, Vec<u8>>>,
     /// SHA-256 (hex) of every CA public key: never certified for a subscriber.
     ca_key_hashes: std::collections::HashSet<String>,
+    /// The cached CRL of each online issuer, behind a lock so one request builds it.
+    crl_locks: HashMap<String, tokio::sync::Mutex<Option<Arc<crl::CachedCrl>>>>,
 }
 
 impl Authority {
@@ -72,6 +75,10 @@ impl Authority {
             .iter()
             .filter_map(|r| trust_anchor::spki_sha256_of_cert(&r.cert_der))
             .collect();
+        let crl_locks = issuers
+            .keys()
+            .map(|k| (k.clone(), tokio::sync::Mutex::new(None)))
+            .collect();
         Ok(Authority {
             store,
             issuers,
@@ -81,6 +88,7 @@ impl Authority {
             clock,
             token_cache: RwLock::new(HashMap::new()),
             ca_key_hashes,
+            crl_locks,
         })
     }
 

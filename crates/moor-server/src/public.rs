@@ -13,6 +13,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/health", get(health))
         .route("/roots.pem", get(roots))
         .route("/ca/{file}", get(ca_cert))
+        .route("/crl/{file}", get(crl))
 }
 
 async fn health(State(s): State<AppState>) -> impl IntoResponse {
@@ -54,4 +55,28 @@ async fn ca_cert(
             .into_response()),
         _ => Err(ApiError::not_found("no such CA certificate")),
     }
+}
+
+/// `/crl/{issuer}.crl`: the issuer's current full CRL, DER (the CRL distribution point
+/// written into its certificates).
+async fn crl(
+    State(s): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let id = file
+        .strip_suffix(".crl")
+        .ok_or_else(|| ApiError::not_found("no such CRL"))?;
+    if s.authority.issuer_cert(id).is_none() {
+        return Err(ApiError::not_found("no such CRL"));
+    }
+    let crl = s.authority.crl(id).await?;
+    let max_age = format!("public, max-age={}", 300);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pkix-crl".to_string()),
+            (header::CACHE_CONTROL, max_age),
+        ],
+        crl.der.clone(),
+    )
+        .into_response())
 }

@@ -86,6 +86,21 @@ pub trait Store: Send + Sync + 'static {
         audit: NewAuditEntry,
     ) -> Result<(), StoreError>;
 
+    /// Revoked certificates of `issuer_id` that have not expired at `now` (what a CRL lists;
+    /// RFC 5280 §3.3: entries stay until the certificate expires), ordered by serial.
+    async fn revoked_certificates(
+        &self,
+        issuer_id: &str,
+        now: i64,
+    ) -> Result<Vec<RevokedEntry>, StoreError>;
+
+    /// Allocate the next CRL number of `issuer_id` (1, 2, 3, … never reused) and audit it.
+    async fn next_crl_number(
+        &self,
+        issuer_id: &str,
+        audit: NewAuditEntry,
+    ) -> Result<i64, StoreError>;
+
     /// All active (not revoked) admin token hashes.
     async fn active_admin_tokens(&self) -> Result<Vec<AdminTokenRecord>, StoreError>;
 }

@@ -130,3 +130,12 @@ pub struct AdminTokenRecord {
     pub name: String,
     pub created_at: i64,
 }
+
+/// One entry of a CRL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedEntry {
+    pub serial_hex: String,
+    pub revoked_at: i64,
+    /// RFC 5280 CRLReason code.
+    pub reason: i32,
+}

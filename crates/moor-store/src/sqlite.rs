@@ -29,7 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     AdminTokenRecord, AuditEntry, AuditVerification, CertificateFilter, CertificateRecord,
-    GENESIS_HASH, IssuerRecord, NewAuditEntry, NewCertificate, Store, StoreError, verify_run,
+    GENESIS_HASH, IssuerRecord, NewAuditEntry, NewCertificate, RevokedEntry, Store, StoreError,
+    verify_run,
 };
 
 pub use writer::WriteStats;
@@ -69,6 +70,13 @@ fn migrator() -> Migrator {
             Cow::Borrowed("leaner indexes"),
             MigrationType::Simple,
             include_str!("../migrations/sqlite/0002_leaner_indexes.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            Cow::Borrowed("crl numbers"),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0003_crl_numbers.sql").into_sql_str(),
             false,
         ),
     ];
@@ -402,6 +410,52 @@ impl Store for SqliteStore {
         {
             Done::Unit => Ok(()),
             _ => Err(unexpected("insert_admin_token")),
+        }
+    }
+
+    async fn revoked_certificates(
+        &self,
+        issuer_id: &str,
+        now: i64,
+    ) -> Result<Vec<RevokedEntry>, StoreError> {
+        // The partial index certificates_revoked holds exactly the revoked rows.
+        let rows = sqlx::query(
+            "SELECT serial_hex, revoked_at, revocation_reason FROM certificates \
+             WHERE status = 'revoked' AND issuer_id = ?1 AND not_after >= ?2 ORDER BY serial_hex",
+        )
+        .bind(issuer_id)
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RevokedEntry {
+                    serial_hex: r.try_get("serial_hex")?,
+                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.ok_or_else(|| {
+                        StoreError::Corrupt("revoked row without revoked_at".into())
+                    })?,
+                    reason: r
+                        .try_get::<Option<i32>, _>("revocation_reason")?
+                        .unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn next_crl_number(
+        &self,
+        issuer_id: &str,
+        audit: NewAuditEntry,
+    ) -> Result<i64, StoreError> {
+        match self
+            .write(Op::CrlNumber {
+                issuer_id: issuer_id.to_owned(),
+                audit,
+            })
+            .await?
+        {
+            Done::Number(n) => Ok(n),
+            _ => Err(unexpected("next_crl_number")),
         }
     }
 

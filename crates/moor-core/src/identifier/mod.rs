@@ -369,19 +369,44 @@ mod tests {
             rng.fill(&mut buf).unwrap();
             let len = (buf[0] as usize) % 80;
             let s: String = if round % 2 == 0 {
-                buf[1..=len].iter().map(|b| alphabet[*b as usize % alphabet.len()] as char).collect()
+                buf[1..=len]
+                    .iter()
+                    .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+                    .collect()
             } else {
                 String::from_utf8_lossy(&buf[1..=len]).into_owned()
             };
-            for rules in [IdentifierRules { public: false }, IdentifierRules { public: true }] {
+            for rules in [
+                IdentifierRules { public: false },
+                IdentifierRules { public: true },
+            ] {
                 if let Ok(id) = parse_identifier(&s, rules) {
                     // Whatever parses re-parses to itself (normalised form is stable).
-                    assert_eq!(parse_identifier(&id.value(), rules).ok(), Some(id.clone()), "{s:?}");
+                    assert_eq!(
+                        parse_identifier(&id.value(), rules).ok(),
+                        Some(id.clone()),
+                        "{s:?}"
+                    );
                     let _ = matches_pattern(&id, &s);
                 }
             }
         }
-        for s in ["", ".", "..", "*", "*.", "@", "a@", "@b", "xn--", "[::1]", "::", "0", &"a.".repeat(200), &"x".repeat(5000)] {
+        for s in [
+            "",
+            ".",
+            "..",
+            "*",
+            "*.",
+            "@",
+            "a@",
+            "@b",
+            "xn--",
+            "[::1]",
+            "::",
+            "0",
+            &"a.".repeat(200),
+            &"x".repeat(5000),
+        ] {
             let _ = parse_identifier(s, IdentifierRules::default());
             let _ = parse_identifier(s, IdentifierRules { public: true });
         }

@@ -80,11 +80,16 @@ pub(super) enum Op {
         token: AdminTokenRecord,
         audit: NewAuditEntry,
     },
+    CrlNumber {
+        issuer_id: String,
+        audit: NewAuditEntry,
+    },
 }
 
 /// What a committed job answers.
 pub(super) enum Done {
     Unit,
+    Number(i64),
     Audit(AuditEntry),
     Certificate(Box<CertificateRecord>),
 }
@@ -890,6 +895,20 @@ async fn apply(
         Op::Token { token, audit } => {
             insert_token(conn, token).await?;
             (Done::Unit, audit)
+        }
+        Op::CrlNumber { issuer_id, audit } => {
+            let n: i64 = sqlx::query_scalar(
+                "INSERT INTO crl_numbers (issuer_id, last_number) VALUES (?1, 1) \
+                 ON CONFLICT (issuer_id) DO UPDATE SET last_number = last_number + 1 RETURNING last_number",
+            )
+            .bind(issuer_id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| match kind(&e) {
+                Some(ErrorKind::ForeignKeyViolation) => StoreError::NotFound { what: format!("issuer {issuer_id}") },
+                _ => e.into(),
+            })?;
+            (Done::Number(n), audit)
         }
     };
     let entry = append(conn, head, audit).await?;

@@ -9,3 +9,4 @@ mod durability;
 mod harness;
 mod issuance;
 mod refusals;
+mod revocation;
