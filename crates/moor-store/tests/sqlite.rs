@@ -1709,3 +1709,85 @@ async fn throughput_of_record_issuance() {
         measure_issuance(10_000, n).await;
     }
 }
+
+#[tokio::test]
+async fn crl_entries_and_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db(&dir);
+    let store = store_with_issuer(&path).await;
+    for (s, not_after) in [
+        ("aa", NOW + DAY),
+        ("bb", NOW + DAY),
+        ("cc", NOW - 10),
+        ("dd", NOW + DAY),
+    ] {
+        store
+            .record_issuance(
+                cert(s, "default", "tls-server", &[], not_after),
+                audit("issue", s),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .revoke_certificate("bb", NOW + 1, 0, audit("revoke", "bb"))
+        .await
+        .unwrap();
+    store
+        .revoke_certificate("aa", NOW + 2, 1, audit("revoke", "aa"))
+        .await
+        .unwrap();
+    store
+        .revoke_certificate("cc", NOW + 3, 4, audit("revoke", "cc"))
+        .await
+        .unwrap();
+    // Expired (cc) drops off; unrevoked (dd) is not listed; ordered by serial.
+    let list = store.revoked_certificates("default", NOW).await.unwrap();
+    let got: Vec<(&str, i64, i32)> = list
+        .iter()
+        .map(|e| (e.serial_hex.as_str(), e.revoked_at, e.reason))
+        .collect();
+    assert_eq!(got, vec![("aa", NOW + 2, 1), ("bb", NOW + 1, 0)]);
+    assert!(
+        store
+            .revoked_certificates("other", NOW)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // CRL numbers: 1, 2, 3 … per issuer, kept across reopen, audited; unknown issuer refused.
+    for want in 1..=3 {
+        assert_eq!(
+            store
+                .next_crl_number("default", audit("crl.issue", "default"))
+                .await
+                .unwrap(),
+            want
+        );
+    }
+    assert!(matches!(
+        store
+            .next_crl_number("nope", audit("crl.issue", "nope"))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store.close().await;
+    let store = open(&path).await;
+    assert_eq!(
+        store
+            .next_crl_number("default", audit("crl.issue", "default"))
+            .await
+            .unwrap(),
+        4
+    );
+    let v = store.verify_audit().await.unwrap();
+    assert!(v.ok());
+    assert_eq!(
+        all_audit(&store)
+            .await
+            .iter()
+            .filter(|e| e.action == "crl.issue")
+            .count(),
+        4
+    );
+}
