@@ -12,6 +12,7 @@ pub mod config;
 pub mod crl;
 mod error;
 pub mod issue;
+pub mod ocsp;
 pub mod requester;
 pub mod revoke;
 mod signing;
@@ -41,6 +42,8 @@ pub struct Authority {
     ca_key_hashes: std::collections::HashSet<String>,
     /// The cached CRL of each online issuer, behind a lock so one request builds it.
     crl_locks: HashMap<String, tokio::sync::Mutex<Option<Arc<crl::CachedCrl>>>>,
+    /// CertID hashes of each online issuer, for the OCSP responder.
+    ocsp_issuers: Vec<moor_core::ocsp::OcspIssuer>,
 }
 
 impl Authority {
@@ -79,6 +82,11 @@ impl Authority {
             .keys()
             .map(|k| (k.clone(), tokio::sync::Mutex::new(None)))
             .collect();
+        let ocsp_issuers = issuers
+            .values()
+            .map(|i| moor_core::ocsp::OcspIssuer::from_cert_der(&i.facts.id, &i.facts.cert_der))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(AuthorityError::Config)?;
         Ok(Authority {
             store,
             issuers,
@@ -89,6 +97,7 @@ impl Authority {
             token_cache: RwLock::new(HashMap::new()),
             ca_key_hashes,
             crl_locks,
+            ocsp_issuers,
         })
     }
 

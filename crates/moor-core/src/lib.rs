@@ -13,6 +13,7 @@ pub mod csr;
 pub mod identifier;
 pub mod limits;
 pub mod lint;
+pub mod ocsp;
 pub mod profile;
 pub mod refusal;
 pub mod serial;

@@ -14,6 +14,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/roots.pem", get(roots))
         .route("/ca/{file}", get(ca_cert))
         .route("/crl/{file}", get(crl))
+        .route("/ocsp", axum::routing::post(ocsp_post))
+        .route("/ocsp/{*request}", get(ocsp_get))
 }
 
 async fn health(State(s): State<AppState>) -> impl IntoResponse {
@@ -79,4 +81,56 @@ async fn crl(
         crl.der.clone(),
     )
         .into_response())
+}
+
+const OCSP_RESPONSE: &str = "application/ocsp-response";
+
+/// `POST /ocsp` with a DER OCSPRequest (RFC 6960 §A.1).
+async fn ocsp_post(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.eq_ignore_ascii_case("application/ocsp-request") {
+        return (
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "Content-Type must be application/ocsp-request\n",
+        )
+            .into_response();
+    }
+    let (der, _) = s.authority.ocsp(&body).await;
+    ([(header::CONTENT_TYPE, OCSP_RESPONSE)], der).into_response()
+}
+
+/// `GET /ocsp/{base64 of the DER request, URL-encoded}` (RFC 6960 §A.1). The path may
+/// contain raw `/` from unencoded base64, hence the wildcard.
+async fn ocsp_get(
+    State(s): State<AppState>,
+    Path(request): Path<String>,
+) -> axum::response::Response {
+    use base64::Engine;
+    let text: String = request.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .or_else(|_| {
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(text.trim_end_matches('=').as_bytes())
+        });
+    let der = match der {
+        Ok(d) => d,
+        Err(_) => {
+            return (
+                [(header::CONTENT_TYPE, OCSP_RESPONSE)],
+                moor_core::ocsp::error_response(x509_ocsp::OcspResponseStatus::MalformedRequest),
+            )
+                .into_response();
+        }
+    };
+    let (der, _) = s.authority.ocsp(&der).await;
+    ([(header::CONTENT_TYPE, OCSP_RESPONSE)], der).into_response()
 }

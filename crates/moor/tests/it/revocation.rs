@@ -187,3 +187,224 @@ async fn revoked_certificates_appear_on_the_crl_and_openssl_rejects_them() {
         .expect("req");
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ocsp_answers_good_revoked_unknown_and_unauthorized_to_openssl_and_gnutls() {
+    let home = Home::new(None);
+    let server = home.serve();
+    let d = scratch();
+    let dir = d.path();
+    let mut files = Vec::new();
+    let mut serials = Vec::new();
+    for name in ["good", "bad"] {
+        let (s, v) = server
+            .post(
+                "/api/v1/certificates",
+                &json!({"profile": "tls-server", "sans": [format!("{name}.example.com")]}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let f = dir.join(format!("{name}.pem"));
+        std::fs::write(&f, v["certificate"].as_str().expect("pem")).expect("write");
+        files.push(f);
+        serials.push(v["serial"].as_str().expect("serial").to_string());
+    }
+    let issuer = home.file("certs/default.pem");
+    let trust = dir.join("trust.pem");
+    std::fs::write(
+        &trust,
+        format!(
+            "{}{}",
+            home.read("certs/default.pem"),
+            home.read("roots.pem")
+        ),
+    )
+    .expect("write");
+    let url = format!("http://{}/ocsp", server.http);
+    let openssl = tool("openssl");
+    let ocsp = |extra: &[&str]| {
+        let mut args = vec![
+            "ocsp",
+            "-issuer",
+            issuer.to_str().expect("p"),
+            "-url",
+            &url,
+            "-CAfile",
+            trust.to_str().expect("p"),
+            "-resp_text",
+        ];
+        args.extend_from_slice(extra);
+        run(&openssl, &args)
+    };
+
+    // Both good, several CertIDs in one POST, nonce echoed and verified by openssl.
+    let (code, out) = ocsp(&[
+        "-cert",
+        files[0].to_str().expect("p"),
+        "-cert",
+        files[1].to_str().expect("p"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Response verify OK"), "{out}");
+    assert!(
+        out.contains("good.pem: good") && out.contains("bad.pem: good"),
+        "{out}"
+    );
+    assert!(out.contains("OCSP Nonce"), "{out}");
+
+    // Revoke: OCSP says revoked at once, with the reason and the time the CRL shows.
+    let (s, rec) = server
+        .post(
+            &format!("/api/v1/certificates/{}/revoke", serials[1]),
+            &json!({"reason": "key-compromise"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (code, out) = ocsp(&["-sha256", "-cert", files[1].to_str().expect("p")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("bad.pem: revoked"), "{out}");
+    assert!(out.contains("keyCompromise"), "{out}");
+    let revoked_at =
+        time::OffsetDateTime::from_unix_timestamp(rec["revoked_at"].as_i64().expect("ts"))
+            .expect("time");
+    let (_, crl_text) = fetch_crl(&server, dir, "crl").await;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][revoked_at.month() as usize - 1];
+    let stamp = format!(
+        "{month} {:>2} {:02}:{:02}:{:02} {} GMT",
+        revoked_at.day(),
+        revoked_at.hour(),
+        revoked_at.minute(),
+        revoked_at.second(),
+        revoked_at.year()
+    );
+    assert!(
+        out.contains(&format!("Revocation Time: {stamp}")),
+        "OCSP time {stamp}: {out}"
+    );
+    assert!(
+        crl_text.contains(&format!("Revocation Date: {stamp}")),
+        "CRL time {stamp}: {crl_text}"
+    );
+
+    // A serial we never issued: unknown, never good (BR 4.9.10).
+    let (code, out) = ocsp(&["-serial", "0x1234567890abcdef1234"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(": unknown"), "{out}");
+    assert!(!out.contains(": good"), "{out}");
+
+    // Another CA's certificate: unauthorized.
+    let other = Home::new(None);
+    other.moor_ok(&["init"]);
+    let (code, out) = run(
+        &openssl,
+        &[
+            "ocsp",
+            "-issuer",
+            other.file("certs/default.pem").to_str().expect("p"),
+            "-serial",
+            "0x01",
+            "-url",
+            &url,
+            "-noverify",
+            "-resp_text",
+        ],
+    );
+    assert!(out.contains("unauthorized"), "exit {code}: {out}");
+
+    // GET form (RFC 6960 §A.1), and junk.
+    let (_, req_b64) = {
+        let req = dir.join("req.der");
+        let (c, t) = run(
+            &openssl,
+            &[
+                "ocsp",
+                "-issuer",
+                issuer.to_str().expect("p"),
+                "-cert",
+                files[0].to_str().expect("p"),
+                "-no_nonce",
+                "-reqout",
+                req.to_str().expect("p"),
+            ],
+        );
+        assert_eq!(c, 0, "{t}");
+        use base64::Engine;
+        (
+            0,
+            base64::engine::general_purpose::STANDARD.encode(std::fs::read(req).expect("req")),
+        )
+    };
+    let enc: String = req_b64
+        .chars()
+        .map(|c| match c {
+            '+' => "%2B".to_string(),
+            '/' => "%2F".to_string(),
+            '=' => "%3D".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    let r = reqwest::get(format!("{url}/{enc}")).await.expect("get");
+    assert_eq!(r.headers()["content-type"], "application/ocsp-response");
+    let resp = dir.join("resp.der");
+    std::fs::write(&resp, r.bytes().await.expect("body")).expect("write");
+    let (code, out) = run(
+        &openssl,
+        &[
+            "ocsp",
+            "-respin",
+            resp.to_str().expect("p"),
+            "-verify_other",
+            issuer.to_str().expect("p"),
+            "-CAfile",
+            trust.to_str().expect("p"),
+            "-resp_text",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Cert Status: good") && out.contains("Response verify OK"),
+        "{out}"
+    );
+    let (lint_code, lint_out) = run(
+        &tool("lint_ocsp_response"),
+        &["lint", "-s", "ERROR", resp.to_str().expect("p")],
+    );
+    assert_eq!(lint_code, 0, "pkilint lint_ocsp_response: {lint_out}");
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("Content-Type", "application/ocsp-request")
+        .body("junk")
+        .send()
+        .await
+        .expect("post");
+    let body = r.bytes().await.expect("body");
+    assert_eq!(
+        &body[..],
+        &[0x30, 0x03, 0x0a, 0x01, 0x01],
+        "malformedRequest"
+    );
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("Content-Type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 415);
+
+    // GnuTLS agrees (the issuing CA signs its own responses, so it is the signer).
+    let (code, out) = run(
+        &tool("ocsptool"),
+        &[
+            &format!("--ask={url}"),
+            &format!("--load-issuer={}", issuer.display()),
+            &format!("--load-cert={}", files[0].display()),
+            &format!("--load-signer={}", issuer.display()),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Verifying OCSP Response: Success"), "{out}");
+    assert!(out.contains("Certificate Status: good"), "{out}");
+}
