@@ -203,6 +203,14 @@ impl Authority {
                 Refusal::new(RefusalCode::BlockedKey, "the request's key is a CA key").into(),
             );
         }
+        // Keys revoked for keyCompromise are never certified again.
+        if self.store.is_key_blocked(&spki_sha256).await? {
+            return Err(Refusal::new(
+                RefusalCode::BlockedKey,
+                "the request's key was revoked for key compromise",
+            )
+            .into());
+        }
 
         let serial = Serial::random().map_err(|e| AuthorityError::Internal(e.to_string()))?;
         let urls = Urls::for_issuer(&self.revocation_url, &issuer.facts.id);

@@ -18,6 +18,9 @@ pub const REASONS: [(i32, &str); 9] = [
     (1, "keycompromise"),
 ];
 
+/// RFC 5280 CRLReason keyCompromise.
+pub const KEY_COMPROMISE: i32 = 1;
+
 /// Parse a reason given as a number or a name (`key-compromise`, `keyCompromise`, `superseded`, …).
 pub fn parse_reason(s: &str) -> Result<i32, AuthorityError> {
     let norm: String = s
@@ -58,6 +61,10 @@ pub fn reason_name(code: i32) -> &'static str {
 
 impl Authority {
     /// Revoke the certificate with `serial_hex` for `reason`.
+    ///
+    /// For keyCompromise (1) the key is compromised, not just this certificate: every other
+    /// unrevoked certificate for the same public key is revoked too, and the key is blocked
+    /// from any future issuance (refuse.md B1, Boulder's blocked keys).
     pub async fn revoke(
         &self,
         who: &Requester,
@@ -68,29 +75,92 @@ impl Authority {
             AuthorityError::BadRequest("serial must be hex, at most 20 octets".into())
         })?;
         let now = self.now_unix();
-        let detail = audit_detail(&[("reason", reason_name(reason))]);
+        let rec = self
+            .revoke_one(who, &serial.to_hex(), reason, now, None)
+            .await?;
+        if reason == KEY_COMPROMISE {
+            self.revoke_key(who, &rec, now).await?;
+        }
+        Ok(rec)
+    }
+
+    async fn revoke_one(
+        &self,
+        who: &Requester,
+        serial_hex: &str,
+        reason: i32,
+        now: i64,
+        because_of: Option<&str>,
+    ) -> Result<CertificateRecord, AuthorityError> {
+        let mut pairs = vec![("reason", reason_name(reason))];
+        if let Some(s) = because_of {
+            pairs.push(("same_key_as", s));
+        }
         let audit = NewAuditEntry {
             ts: now,
             actor: who.id(),
             action: "revoke".into(),
-            subject: serial.to_hex(),
-            detail,
+            subject: serial_hex.to_string(),
+            detail: audit_detail(&pairs),
         };
         match self
             .store
-            .revoke_certificate(&serial.to_hex(), now, reason, audit)
+            .revoke_certificate(serial_hex, now, reason, audit)
             .await
         {
             Ok(r) => Ok(r),
             Err(StoreError::NotFound { .. }) => Err(AuthorityError::NotFound(format!(
-                "certificate {}",
-                serial.to_hex()
+                "certificate {serial_hex}"
             ))),
             Err(StoreError::AlreadyRevoked { serial }) => {
                 Err(AuthorityError::AlreadyRevoked(serial))
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Block the key of `rec` and revoke every other certificate that shares it.
+    async fn revoke_key(
+        &self,
+        who: &Requester,
+        rec: &CertificateRecord,
+        now: i64,
+    ) -> Result<(), AuthorityError> {
+        let audit = NewAuditEntry {
+            ts: now,
+            actor: who.id(),
+            action: "key.block".into(),
+            subject: rec.spki_sha256.clone(),
+            detail: audit_detail(&[("reason", "key-compromise"), ("serial", &rec.serial_hex)]),
+        };
+        self.store
+            .block_key(
+                &rec.spki_sha256,
+                "key-compromise",
+                &rec.serial_hex,
+                now,
+                audit,
+            )
+            .await?;
+        for other in self.store.certificates_by_key(&rec.spki_sha256).await? {
+            if other.status == "revoked" {
+                continue;
+            }
+            match self
+                .revoke_one(
+                    who,
+                    &other.serial_hex,
+                    KEY_COMPROMISE,
+                    now,
+                    Some(&rec.serial_hex),
+                )
+                .await
+            {
+                Ok(_) | Err(AuthorityError::AlreadyRevoked(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// One certificate by serial.

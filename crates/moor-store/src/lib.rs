@@ -101,6 +101,26 @@ pub trait Store: Send + Sync + 'static {
         audit: NewAuditEntry,
     ) -> Result<i64, StoreError>;
 
+    /// Block a public key (by SPKI SHA-256, hex) from any future issuance, with its audit
+    /// entry. Returns false if it was already blocked (nothing written but the audit entry).
+    async fn block_key(
+        &self,
+        spki_sha256: &str,
+        reason: &str,
+        source_serial: &str,
+        at: i64,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether a public key is blocked.
+    async fn is_key_blocked(&self, spki_sha256: &str) -> Result<bool, StoreError>;
+
+    /// Every certificate for a public key (SPKI SHA-256, hex), oldest first.
+    async fn certificates_by_key(
+        &self,
+        spki_sha256: &str,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+
     /// All active (not revoked) admin token hashes.
     async fn active_admin_tokens(&self) -> Result<Vec<AdminTokenRecord>, StoreError>;
 }

@@ -79,6 +79,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0003_crl_numbers.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            4,
+            Cow::Borrowed("blocked keys"),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0004_blocked_keys.sql").into_sql_str(),
+            false,
+        ),
     ];
     Migrator::with_migrations(migrations)
 }
@@ -457,6 +464,50 @@ impl Store for SqliteStore {
             Done::Number(n) => Ok(n),
             _ => Err(unexpected("next_crl_number")),
         }
+    }
+
+    async fn block_key(
+        &self,
+        spki_sha256: &str,
+        reason: &str,
+        source_serial: &str,
+        at: i64,
+        audit: NewAuditEntry,
+    ) -> Result<bool, StoreError> {
+        let op = Op::BlockKey {
+            spki_sha256: spki_sha256.to_owned(),
+            reason: reason.to_owned(),
+            source_serial: source_serial.to_owned(),
+            at,
+            audit,
+        };
+        match self.write(op).await? {
+            Done::Number(n) => Ok(n > 0),
+            _ => Err(unexpected("block_key")),
+        }
+    }
+
+    async fn is_key_blocked(&self, spki_sha256: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blocked_keys WHERE spki_sha256 = ?1")
+            .bind(spki_sha256)
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn certificates_by_key(
+        &self,
+        spki_sha256: &str,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            cert_columns!(),
+            " FROM certificates WHERE spki_sha256 = ?1 ORDER BY id"
+        ))
+        .bind(spki_sha256)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(cert_from_row).collect()
     }
 
     async fn active_admin_tokens(&self) -> Result<Vec<AdminTokenRecord>, StoreError> {

@@ -485,32 +485,12 @@ async fn show(env: &Env, out: OutputFormat, serial: &str, pem: bool) -> Result<E
 
 async fn revoke(env: &Env, out: OutputFormat, a: RevokeArgs) -> Result<ExitCode> {
     let reason = moor_authority::revoke::parse_reason(&a.reason)?;
-    let s = moor_core::serial::Serial::from_hex(&a.serial).context("serial must be hex")?;
-    let audit = moor_store::NewAuditEntry {
-        ts: time::OffsetDateTime::now_utc().unix_timestamp(),
-        actor: "cli".into(),
-        action: "revoke".into(),
-        subject: s.to_hex(),
-        detail: moor_authority::audit_detail(&[(
-            "reason",
-            moor_authority::revoke::reason_name(reason),
-        )]),
-    };
+    let (pass, _) = wiring::passphrase(env, false)?;
+    let auth = wiring::authority(env, &pass).await?;
+    // Through the authority, so key-compromise also revokes every certificate of the key
+    // and blocks the key.
+    let rec = auth.revoke(&Requester::cli(), &a.serial, reason).await?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let rec = match env
-        .store
-        .revoke_certificate(&s.to_hex(), now, reason, audit)
-        .await
-    {
-        Ok(r) => r,
-        Err(moor_store::StoreError::NotFound { .. }) => {
-            bail!("no certificate with serial {}", s.to_hex())
-        }
-        Err(moor_store::StoreError::AlreadyRevoked { .. }) => {
-            bail!("certificate {} is already revoked", s.to_hex())
-        }
-        Err(e) => return Err(e.into()),
-    };
     let r = row(rec, now);
     print(out, &r, |r| {
         format!(

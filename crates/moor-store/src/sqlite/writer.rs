@@ -84,6 +84,13 @@ pub(super) enum Op {
         issuer_id: String,
         audit: NewAuditEntry,
     },
+    BlockKey {
+        spki_sha256: String,
+        reason: String,
+        source_serial: String,
+        at: i64,
+        audit: NewAuditEntry,
+    },
 }
 
 /// What a committed job answers.
@@ -895,6 +902,25 @@ async fn apply(
         Op::Token { token, audit } => {
             insert_token(conn, token).await?;
             (Done::Unit, audit)
+        }
+        Op::BlockKey {
+            spki_sha256,
+            reason,
+            source_serial,
+            at,
+            audit,
+        } => {
+            let done = sqlx::query(
+                "INSERT INTO blocked_keys (spki_sha256, reason, source_serial, blocked_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (spki_sha256) DO NOTHING",
+            )
+            .bind(spki_sha256)
+            .bind(reason)
+            .bind(source_serial)
+            .bind(*at)
+            .execute(&mut *conn)
+            .await?;
+            (Done::Number(done.rows_affected() as i64), audit)
         }
         Op::CrlNumber { issuer_id, audit } => {
             let n: i64 = sqlx::query_scalar(

@@ -408,3 +408,129 @@ async fn ocsp_answers_good_revoked_unknown_and_unauthorized_to_openssl_and_gnutl
     assert!(out.contains("Verifying OCSP Response: Success"), "{out}");
     assert!(out.contains("Certificate Status: good"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_compromise_revokes_every_certificate_of_the_key_and_blocks_it() {
+    let home = Home::new(None);
+    let server = home.serve();
+    let d = scratch();
+    let dir = d.path();
+    // Two certificates for one key (two CSRs from the same key), one for another key.
+    let first = openssl_csr(
+        dir,
+        "k",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=one.example.com",
+        "DNS:one.example.com",
+    );
+    let key = dir.join("k.key");
+    let second_path = dir.join("k2.csr");
+    let (c, t) = run(
+        &tool("openssl"),
+        &[
+            "req",
+            "-new",
+            "-key",
+            key.to_str().expect("p"),
+            "-subj",
+            "/CN=two.example.com",
+            "-addext",
+            "subjectAltName=DNS:two.example.com",
+            "-out",
+            second_path.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(c, 0, "{t}");
+    let second = std::fs::read_to_string(&second_path).expect("csr");
+    let a = server.issue_csr("tls-server", &first).await;
+    let b = server.issue_csr("tls-server", &second).await;
+    let other = openssl_csr(
+        dir,
+        "o",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=other.example.com",
+        "DNS:other.example.com",
+    );
+    let c_cert = server.issue_csr("tls-server", &other).await;
+
+    let (s, v) = server
+        .post(
+            &format!(
+                "/api/v1/certificates/{}/revoke",
+                a["serial"].as_str().expect("s")
+            ),
+            &json!({"reason": "key-compromise"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, vb) = server
+        .get(&format!(
+            "/api/v1/certificates/{}",
+            b["serial"].as_str().expect("s")
+        ))
+        .await;
+    assert_eq!(
+        vb["status"], "revoked",
+        "the other certificate of the same key: {vb}"
+    );
+    assert_eq!(vb["revocation_reason"], "key-compromise");
+    let (_, vc) = server
+        .get(&format!(
+            "/api/v1/certificates/{}",
+            c_cert["serial"].as_str().expect("s")
+        ))
+        .await;
+    assert_eq!(
+        vc["status"], "valid",
+        "a certificate of another key is untouched"
+    );
+
+    // The key is blocked for good: a new CSR with it is refused and nothing is stored.
+    let third_path = dir.join("k3.csr");
+    let (c, t) = run(
+        &tool("openssl"),
+        &[
+            "req",
+            "-new",
+            "-key",
+            key.to_str().expect("p"),
+            "-subj",
+            "/CN=three.example.com",
+            "-addext",
+            "subjectAltName=DNS:three.example.com",
+            "-out",
+            third_path.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(c, 0, "{t}");
+    let before = server.list_all("").await.len();
+    let (s, v) = server.post("/api/v1/certificates", &json!({"profile": "tls-server", "csr": std::fs::read_to_string(&third_path).expect("csr")})).await;
+    assert_eq!((s, v["code"].as_str()), (403, Some("blocked_key")), "{v}");
+    assert_eq!(server.list_all("").await.len(), before);
+
+    // Both show up on the CRL as keyCompromise.
+    let (_, text) = fetch_crl(&server, dir, "kc").await;
+    assert_eq!(text.matches("Key Compromise").count(), 2, "{text}");
+    // And the CLI path does the same.
+    let (s, v) = server
+        .post(
+            "/api/v1/certificates",
+            &json!({"profile": "tls-server", "csr": other}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    home.moor_ok(&[
+        "revoke",
+        c_cert["serial"].as_str().expect("s"),
+        "--reason",
+        "key-compromise",
+    ]);
+    let (_, vd) = server
+        .get(&format!(
+            "/api/v1/certificates/{}",
+            v["serial"].as_str().expect("s")
+        ))
+        .await;
+    assert_eq!(vd["status"], "revoked", "{vd}");
+    assert!(home.moor_json(&["audit", "verify"])["first_failure"].is_null());
+}
