@@ -21,6 +21,8 @@ use crate::signing::LintingSigner;
 use crate::trust_anchor::pem_certs;
 use crate::{Authority, AuthorityError, Requester, audit_detail};
 
+const BLOCKED: &str = "the request's key was revoked for key compromise";
+
 /// Where the subscriber key comes from.
 #[derive(Debug, Clone)]
 pub enum SubjectSource {
@@ -204,12 +206,8 @@ impl Authority {
             );
         }
         // Keys revoked for keyCompromise are never certified again.
-        if self.store.is_key_blocked(&spki_sha256).await? {
-            return Err(Refusal::new(
-                RefusalCode::BlockedKey,
-                "the request's key was revoked for key compromise",
-            )
-            .into());
+        if self.key_is_blocked(&spki_sha256) {
+            return Err(Refusal::new(RefusalCode::BlockedKey, BLOCKED).into());
         }
 
         let serial = Serial::random().map_err(|e| AuthorityError::Internal(e.to_string()))?;
@@ -281,6 +279,11 @@ impl Authority {
             // 128-bit serials collide only if the CSPRNG is broken; fail closed, never overwrite.
             Err(e @ StoreError::DuplicateSerial { .. }) => {
                 return Err(AuthorityError::Internal(e.to_string()));
+            }
+            // Blocked by another process after our check: the store refused it atomically.
+            Err(StoreError::KeyBlocked { spki_sha256 }) => {
+                self.remember_blocked_key(&spki_sha256);
+                return Err(Refusal::new(RefusalCode::BlockedKey, BLOCKED).into());
             }
             Err(e) => return Err(e.into()),
         }

@@ -44,6 +44,9 @@ pub struct Authority {
     crl_locks: HashMap<String, tokio::sync::Mutex<Option<Arc<crl::CachedCrl>>>>,
     /// CertID hashes of each online issuer, for the OCSP responder.
     ocsp_issuers: Vec<moor_core::ocsp::OcspIssuer>,
+    /// Keys blocked for key compromise (SPKI SHA-256, hex): checked before signing. The
+    /// store's trigger is the authority for keys blocked by other processes since.
+    blocked_keys: RwLock<std::collections::HashSet<String>>,
 }
 
 impl Authority {
@@ -98,7 +101,29 @@ impl Authority {
             ca_key_hashes,
             crl_locks,
             ocsp_issuers,
+            blocked_keys: RwLock::new(std::collections::HashSet::new()),
         })
+    }
+
+    /// Load the blocked keys from the store (at start-up).
+    pub async fn load_blocked_keys(&self) -> Result<(), AuthorityError> {
+        let keys = self.store.blocked_keys().await?;
+        *self.blocked_keys.write().unwrap_or_else(|e| e.into_inner()) = keys.into_iter().collect();
+        Ok(())
+    }
+
+    pub(crate) fn key_is_blocked(&self, spki_sha256: &str) -> bool {
+        self.blocked_keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(spki_sha256)
+    }
+
+    pub(crate) fn remember_blocked_key(&self, spki_sha256: &str) {
+        self.blocked_keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(spki_sha256.to_string());
     }
 
     /// The store.

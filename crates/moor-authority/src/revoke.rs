@@ -142,6 +142,7 @@ impl Authority {
                 audit,
             )
             .await?;
+        self.remember_blocked_key(&rec.spki_sha256);
         for other in self.store.certificates_by_key(&rec.spki_sha256).await? {
             if other.status == "revoked" {
                 continue;

@@ -13,6 +13,9 @@ pub enum StoreError {
     /// The object does not exist.
     #[error("{what} not found")]
     NotFound { what: String },
+    /// The certificate's public key is blocked (revoked for key compromise); nothing was written.
+    #[error("key {spki_sha256} is blocked")]
+    KeyBlocked { spki_sha256: String },
     /// The certificate is already revoked.
     #[error("certificate {serial} is already revoked")]
     AlreadyRevoked { serial: String },

@@ -112,8 +112,8 @@ pub trait Store: Send + Sync + 'static {
         audit: NewAuditEntry,
     ) -> Result<bool, StoreError>;
 
-    /// Whether a public key is blocked.
-    async fn is_key_blocked(&self, spki_sha256: &str) -> Result<bool, StoreError>;
+    /// Every blocked key (SPKI SHA-256, hex).
+    async fn blocked_keys(&self) -> Result<Vec<String>, StoreError>;
 
     /// Every certificate for a public key (SPKI SHA-256, hex), oldest first.
     async fn certificates_by_key(

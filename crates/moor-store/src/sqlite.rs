@@ -487,12 +487,12 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn is_key_blocked(&self, spki_sha256: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blocked_keys WHERE spki_sha256 = ?1")
-            .bind(spki_sha256)
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(n > 0)
+    async fn blocked_keys(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT spki_sha256 FROM blocked_keys ORDER BY spki_sha256")
+                .fetch_all(&self.reader)
+                .await?,
+        )
     }
 
     async fn certificates_by_key(

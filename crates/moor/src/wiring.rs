@@ -110,14 +110,16 @@ pub async fn authority(env: &Env, pass: &Passphrase) -> Result<Authority> {
         }
         usable.insert(name, p);
     }
-    Ok(Authority::new(
+    let auth = Authority::new(
         env.store.clone(),
         records,
         loaded,
         usable,
         env.config.revocation_url.clone(),
         env.clock.clone(),
-    )?)
+    )?;
+    auth.load_blocked_keys().await?;
+    Ok(auth)
 }
 
 /// What init created, for the report.

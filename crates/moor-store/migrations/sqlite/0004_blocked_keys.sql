@@ -5,3 +5,11 @@ CREATE TABLE blocked_keys (
     source_serial TEXT   NOT NULL,               -- the certificate whose revocation blocked it
     blocked_at    BIGINT NOT NULL
 );
+
+-- The store itself refuses a certificate for a blocked key, atomically with the insert,
+-- whichever process blocked it.
+CREATE TRIGGER certificates_refuse_blocked_keys BEFORE INSERT ON certificates
+WHEN EXISTS (SELECT 1 FROM blocked_keys WHERE spki_sha256 = NEW.spki_sha256)
+BEGIN
+    SELECT RAISE(ABORT, 'mooring: blocked key');
+END;

@@ -986,6 +986,10 @@ async fn insert_certificate(
         Err(e) if kind(&e) == Some(ErrorKind::ForeignKeyViolation) => Err(StoreError::NotFound {
             what: format!("issuer {}", cert.issuer_id),
         }),
+        // Raised by the certificates_refuse_blocked_keys trigger.
+        Err(e) if e.to_string().contains("mooring: blocked key") => Err(StoreError::KeyBlocked {
+            spki_sha256: cert.spki_sha256.clone(),
+        }),
         Err(e) => Err(e.into()),
     }
 }

@@ -532,5 +532,16 @@ async fn key_compromise_revokes_every_certificate_of_the_key_and_blocks_it() {
         ))
         .await;
     assert_eq!(vd["status"], "revoked", "{vd}");
+    // The server did not see that block happen (another process): the store refuses the
+    // certificate atomically, and the server answers blocked_key.
+    let before = server.list_all("").await.len();
+    let (s, v) = server
+        .post(
+            "/api/v1/certificates",
+            &json!({"profile": "tls-server", "csr": other}),
+        )
+        .await;
+    assert_eq!((s, v["code"].as_str()), (403, Some("blocked_key")), "{v}");
+    assert_eq!(server.list_all("").await.len(), before);
     assert!(home.moor_json(&["audit", "verify"])["first_failure"].is_null());
 }
