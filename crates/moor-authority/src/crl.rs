@@ -138,3 +138,18 @@ pub fn build_crl(
         .map_err(|e| AuthorityError::Internal(format!("CRL signing: {e}")))?;
     Ok(crl.der().to_vec())
 }
+
+impl Authority {
+    /// (issuer id, age in seconds, entries, CRL number) of every CRL built so far.
+    pub async fn crl_stats(&self) -> Vec<(String, i64, usize, i64)> {
+        let now = self.clock.now().unix_timestamp();
+        let mut out = Vec::new();
+        for (id, lock) in &self.crl_locks {
+            if let Some(c) = lock.lock().await.as_ref() {
+                out.push((id.clone(), now - c.this_update, c.entries.len(), c.number));
+            }
+        }
+        out.sort();
+        out
+    }
+}

@@ -102,7 +102,23 @@ impl Authority {
         who: &Requester,
         req: IssueRequest,
     ) -> Result<Issued, AuthorityError> {
-        match self.issue_inner(who, &req).await {
+        let issuer = self
+            .profiles
+            .get(&req.profile)
+            .map(|p| p.issuer.clone())
+            .unwrap_or_default();
+        let profile = if self.profiles.contains_key(&req.profile) {
+            req.profile.clone()
+        } else {
+            "unknown".to_string()
+        };
+        let result = self.issue_inner(who, &req).await;
+        let outcome = match &result {
+            Ok(_) => "issued",
+            Err(e) => e.code(),
+        };
+        self.metrics.issuance(&issuer, &profile, outcome);
+        match result {
             Ok(i) => Ok(i),
             Err(AuthorityError::Refused(r)) => {
                 let detail = audit_detail(&[
@@ -274,7 +290,10 @@ impl Authority {
             subject: serial.to_hex(),
             detail,
         };
-        match self.store.record_issuance(new.clone(), audit).await {
+        let started = std::time::Instant::now();
+        let recorded = self.store.record_issuance(new.clone(), audit).await;
+        self.metrics.store_write(started.elapsed().as_secs_f64());
+        match recorded {
             Ok(()) => {}
             // 128-bit serials collide only if the CSPRNG is broken; fail closed, never overwrite.
             Err(e @ StoreError::DuplicateSerial { .. }) => {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod crl;
 mod error;
 pub mod issue;
+pub mod metrics;
 pub mod ocsp;
 pub mod requester;
 pub mod revoke;
@@ -47,6 +48,8 @@ pub struct Authority {
     /// Keys blocked for key compromise (SPKI SHA-256, hex): checked before signing. The
     /// store's trigger is the authority for keys blocked by other processes since.
     blocked_keys: RwLock<std::collections::HashSet<String>>,
+    /// Counters for `/metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 impl Authority {
@@ -102,6 +105,7 @@ impl Authority {
             crl_locks,
             ocsp_issuers,
             blocked_keys: RwLock::new(std::collections::HashSet::new()),
+            metrics: metrics::Metrics::default(),
         })
     }
 

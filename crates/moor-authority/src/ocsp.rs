@@ -31,6 +31,17 @@ pub enum OcspOutcome {
 impl Authority {
     /// Answer a DER OCSPRequest with a DER OCSPResponse.
     pub async fn ocsp(&self, request: &[u8]) -> (Vec<u8>, OcspOutcome) {
+        let (der, outcome) = self.ocsp_inner(request).await;
+        self.metrics.ocsp(match outcome {
+            OcspOutcome::Answered => "successful",
+            OcspOutcome::Malformed => "malformed_request",
+            OcspOutcome::Unauthorized => "unauthorized",
+            OcspOutcome::InternalError => "internal_error",
+        });
+        (der, outcome)
+    }
+
+    async fn ocsp_inner(&self, request: &[u8]) -> (Vec<u8>, OcspOutcome) {
         let parsed = match ocsp::parse_request(request, &self.ocsp_issuers) {
             Ok(p) => p,
             Err(OcspError::Malformed(why)) => {

@@ -108,7 +108,10 @@ impl Authority {
             .revoke_certificate(serial_hex, now, reason, audit)
             .await
         {
-            Ok(r) => Ok(r),
+            Ok(r) => {
+                self.metrics.revocation(reason_name(reason));
+                Ok(r)
+            }
             Err(StoreError::NotFound { .. }) => Err(AuthorityError::NotFound(format!(
                 "certificate {serial_hex}"
             ))),

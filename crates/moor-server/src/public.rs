@@ -14,6 +14,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/roots.pem", get(roots))
         .route("/ca/{file}", get(ca_cert))
         .route("/crl/{file}", get(crl))
+        .route("/metrics", get(metrics))
         .route("/ocsp", axum::routing::post(ocsp_post))
         .route("/ocsp/{*request}", get(ocsp_get))
 }
@@ -133,4 +134,48 @@ async fn ocsp_get(
     };
     let (der, _) = s.authority.ocsp(&der).await;
     ([(header::CONTENT_TYPE, OCSP_RESPONSE)], der).into_response()
+}
+
+/// `/metrics`: Prometheus text exposition (counters from the authority, CRL and issuer gauges).
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    use std::fmt::Write as _;
+    let a = &s.authority;
+    let mut out = String::new();
+    a.metrics.render(&mut out);
+    let _ = writeln!(
+        out,
+        "# HELP mooring_crl_age_seconds Seconds since the current CRL's thisUpdate.\n# TYPE mooring_crl_age_seconds gauge"
+    );
+    let stats = a.crl_stats().await;
+    for (id, age, _, _) in &stats {
+        let _ = writeln!(out, "mooring_crl_age_seconds{{issuer=\"{id}\"}} {age}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mooring_crl_entries Revoked certificates listed on the current CRL.\n# TYPE mooring_crl_entries gauge"
+    );
+    for (id, _, n, _) in &stats {
+        let _ = writeln!(out, "mooring_crl_entries{{issuer=\"{id}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mooring_crl_number CRL number of the current CRL.\n# TYPE mooring_crl_number gauge"
+    );
+    for (id, _, _, number) in &stats {
+        let _ = writeln!(out, "mooring_crl_number{{issuer=\"{id}\"}} {number}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mooring_issuer_not_after_timestamp_seconds When each CA certificate expires (alert well before).\n# TYPE mooring_issuer_not_after_timestamp_seconds gauge"
+    );
+    for r in a.issuer_records() {
+        if let Ok(na) = moor_authority::trust_anchor::cert_not_after(&r.cert_der) {
+            let _ = writeln!(
+                out,
+                "mooring_issuer_not_after_timestamp_seconds{{issuer=\"{}\",kind=\"{}\"}} {na}",
+                r.id, r.kind
+            );
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

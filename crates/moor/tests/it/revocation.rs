@@ -545,3 +545,75 @@ async fn key_compromise_revokes_every_certificate_of_the_key_and_blocks_it() {
     assert_eq!(server.list_all("").await.len(), before);
     assert!(home.moor_json(&["audit", "verify"])["first_failure"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_issuance_refusals_revocations_ocsp_and_crls() {
+    let home = Home::new(None);
+    let server = home.serve();
+    let (s, v) = server
+        .post(
+            "/api/v1/certificates",
+            &json!({"profile": "tls-server", "sans": ["m.example.com"]}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = server
+        .post(
+            "/api/v1/certificates",
+            &json!({"profile": "tls-server", "sans": ["bad_name.example.com"]}),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = server
+        .post(
+            &format!(
+                "/api/v1/certificates/{}/revoke",
+                v["serial"].as_str().expect("s")
+            ),
+            &json!({"reason": "superseded"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let r = reqwest::get(format!("http://{}/crl/default.crl", server.http))
+        .await
+        .expect("crl");
+    assert_eq!(r.status(), 200);
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/ocsp", server.http))
+        .header("Content-Type", "application/ocsp-request")
+        .body("junk")
+        .send()
+        .await
+        .expect("ocsp");
+    assert_eq!(r.status(), 200);
+    let text = reqwest::get(format!("http://{}/metrics", server.http))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for want in [
+        "mooring_issuances_total{issuer=\"default\",profile=\"tls-server\",result=\"issued\"} 1",
+        "mooring_issuances_total{issuer=\"default\",profile=\"tls-server\",result=\"rejected_identifier\"} 1",
+        "mooring_revocations_total{reason=\"superseded\"} 1",
+        "mooring_ocsp_requests_total{status=\"malformed_request\"} 1",
+        "mooring_crl_entries{issuer=\"default\"} 1",
+        "mooring_issuer_not_after_timestamp_seconds{issuer=\"root\",kind=\"root\"}",
+        "mooring_store_issuance_write_seconds_count 1",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    // Every sample line is `name{labels} number`.
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        assert!(
+            line.rsplit(' ')
+                .next()
+                .and_then(|n| n.parse::<f64>().ok())
+                .is_some(),
+            "{line}"
+        );
+    }
+}
