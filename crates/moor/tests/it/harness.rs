@@ -215,12 +215,7 @@ impl Server {
             .send()
             .await
             .expect("request");
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        status_and_json(r).await
     }
 
     /// GET with the admin token; returns (status, body JSON).
@@ -232,12 +227,7 @@ impl Server {
             .send()
             .await
             .expect("request");
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        status_and_json(r).await
     }
 
     /// Issue with a CSR (PEM) under `profile`; panics unless 201.
@@ -413,4 +403,38 @@ pub fn split_pem(bundle: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// A response's status and its body as JSON (or as a JSON string if it is not JSON).
+async fn status_and_json(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// A CSR (PEM) for an existing key file, made by openssl.
+pub fn openssl_csr_for_key(dir: &Path, key: &Path, name: &str, cn: &str, san: &str) -> String {
+    let out = dir.join(format!("{name}.csr"));
+    let subj = format!("/CN={cn}");
+    let ext = format!("subjectAltName={san}");
+    let (c, t) = run(
+        &tool("openssl"),
+        &[
+            "req",
+            "-new",
+            "-key",
+            key.to_str().expect("p"),
+            "-subj",
+            &subj,
+            "-addext",
+            &ext,
+            "-out",
+            out.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(c, 0, "openssl req: {t}");
+    std::fs::read_to_string(out).expect("csr")
 }

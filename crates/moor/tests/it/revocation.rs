@@ -424,24 +424,8 @@ async fn key_compromise_revokes_every_certificate_of_the_key_and_blocks_it() {
         "DNS:one.example.com",
     );
     let key = dir.join("k.key");
-    let second_path = dir.join("k2.csr");
-    let (c, t) = run(
-        &tool("openssl"),
-        &[
-            "req",
-            "-new",
-            "-key",
-            key.to_str().expect("p"),
-            "-subj",
-            "/CN=two.example.com",
-            "-addext",
-            "subjectAltName=DNS:two.example.com",
-            "-out",
-            second_path.to_str().expect("p"),
-        ],
-    );
-    assert_eq!(c, 0, "{t}");
-    let second = std::fs::read_to_string(&second_path).expect("csr");
+    let second_csr = openssl_csr_for_key(dir, &key, "k2", "two.example.com", "DNS:two.example.com");
+    let second = second_csr;
     let a = server.issue_csr("tls-server", &first).await;
     let b = server.issue_csr("tls-server", &second).await;
     let other = openssl_csr(
@@ -486,25 +470,20 @@ async fn key_compromise_revokes_every_certificate_of_the_key_and_blocks_it() {
     );
 
     // The key is blocked for good: a new CSR with it is refused and nothing is stored.
-    let third_path = dir.join("k3.csr");
-    let (c, t) = run(
-        &tool("openssl"),
-        &[
-            "req",
-            "-new",
-            "-key",
-            key.to_str().expect("p"),
-            "-subj",
-            "/CN=three.example.com",
-            "-addext",
-            "subjectAltName=DNS:three.example.com",
-            "-out",
-            third_path.to_str().expect("p"),
-        ],
+    let third_csr = openssl_csr_for_key(
+        dir,
+        &key,
+        "k3",
+        "three.example.com",
+        "DNS:three.example.com",
     );
-    assert_eq!(c, 0, "{t}");
     let before = server.list_all("").await.len();
-    let (s, v) = server.post("/api/v1/certificates", &json!({"profile": "tls-server", "csr": std::fs::read_to_string(&third_path).expect("csr")})).await;
+    let (s, v) = server
+        .post(
+            "/api/v1/certificates",
+            &json!({"profile": "tls-server", "csr": third_csr}),
+        )
+        .await;
     assert_eq!((s, v["code"].as_str()), (403, Some("blocked_key")), "{v}");
     assert_eq!(server.list_all("").await.len(), before);
 
