@@ -1,0 +1,288 @@
+//! The single writer of a [`super::SqliteStore`], with group commit.
+//!
+//! Every write of the store is a [`Job`] sent over one channel to one task.
+//! The task takes everything queued (up to [`MAX_BATCH`]) and runs it in one
+//! `BEGIN IMMEDIATE` transaction, committed once (one fsync for the whole
+//! group) before any caller is answered.
+//!
+//! The writer owns its connection (no pool: a pool pings the connection on
+//! every acquire and release). sqlx runs each SQLite connection on a thread of
+//! its own, and every command handed to that thread costs two context switches
+//! — more than most statements here take to run — so a group is sent as few
+//! multi-statement commands as possible:
+//!
+//! - **fast path** — a group of issuances and audit entries only, when the
+//!   chain head this writer committed last is known: one command,
+//!   `BEGIN IMMEDIATE; INSERT audit_log …; INSERT certificates …; COMMIT`,
+//!   the entries chained to the remembered head. The first entry's INSERT
+//!   reads the head inside the transaction and fails unless it is still the
+//!   remembered one (another process may have appended), so the chain cannot
+//!   fork. A duplicate serial or an unknown issuer fails an INSERT too. On any
+//!   failure the transaction is rolled back and the group is redone:
+//! - **careful path** — one command begins, reads the chain head and finds
+//!   which serials are taken and which issuers exist; the jobs that would fail
+//!   are answered with `DuplicateSerial` / `NotFound` and write nothing, and
+//!   the rest go in with a second command (multi-row INSERTs in a savepoint,
+//!   then COMMIT). Should an INSERT fail anyway, the savepoint is rolled back
+//!   and the jobs are retried one by one, each in its own savepoint, so a
+//!   failing job leaves neither row nor audit entry. Other jobs (revocations,
+//!   issuers, tokens) also run one by one. The chain head advances only over
+//!   jobs that succeeded.
+//!
+//! No caller hears "ok" before the commit holding its write returned. If the
+//! transaction cannot begin or commit, every caller of the group gets the
+//! error and nothing of the group is written; the connection is then replaced.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::Connection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    AdminTokenRecord, AuditEntry, CertificateRecord, GENESIS_HASH, IssuerRecord, NewAuditEntry,
+    NewCertificate, StoreError,
+};
+
+mod bulk_insert;
+mod careful_path;
+mod fast_path;
+mod statements;
+
+use careful_path::write_slow;
+use fast_path::write_fast;
+
+/// Most jobs committed by one transaction.
+pub(super) const MAX_BATCH: usize = 512;
+
+/// One write, as the writer task receives it.
+pub(super) struct Job {
+    pub(super) op: Op,
+    pub(super) reply: oneshot::Sender<Result<Done, StoreError>>,
+}
+
+/// What to write.
+pub(super) enum Op {
+    Issue {
+        cert: NewCertificate,
+        audit: NewAuditEntry,
+    },
+    Audit {
+        audit: NewAuditEntry,
+    },
+    Revoke {
+        serial_hex: String,
+        revoked_at: i64,
+        reason: i32,
+        audit: NewAuditEntry,
+    },
+    Issuer {
+        issuer: IssuerRecord,
+        audit: NewAuditEntry,
+    },
+    Token {
+        token: AdminTokenRecord,
+        audit: NewAuditEntry,
+    },
+    CrlNumber {
+        issuer_id: String,
+        audit: NewAuditEntry,
+    },
+    BlockKey {
+        spki_sha256: String,
+        reason: String,
+        source_serial: String,
+        at: i64,
+        audit: NewAuditEntry,
+    },
+}
+
+/// What a committed job answers.
+pub(super) enum Done {
+    Unit,
+    Number(i64),
+    Audit(AuditEntry),
+    Certificate(Box<CertificateRecord>),
+}
+
+/// Counters of the writer since the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Transactions run (committed or not).
+    pub batches: u64,
+    /// Jobs handled (each write call is one job).
+    pub jobs: u64,
+    /// The largest group committed by one transaction.
+    pub max_batch: u64,
+    /// Groups whose one-command write failed (another process appended to the
+    /// audit log, a duplicate serial, an unknown issuer, a failed INSERT or
+    /// COMMIT) and that were rolled back and redone the careful way.
+    pub redone: u64,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Stats {
+    batches: AtomicU64,
+    jobs: AtomicU64,
+    max_batch: AtomicU64,
+    redone: AtomicU64,
+}
+
+impl Stats {
+    pub(super) fn snapshot(&self) -> WriteStats {
+        WriteStats {
+            batches: self.batches.load(Ordering::Relaxed),
+            jobs: self.jobs.load(Ordering::Relaxed),
+            max_batch: self.max_batch.load(Ordering::Relaxed),
+            redone: self.redone.load(Ordering::Relaxed),
+        }
+    }
+
+    fn record(&self, jobs: usize) {
+        let jobs = jobs as u64;
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.jobs.fetch_add(jobs, Ordering::Relaxed);
+        self.max_batch.fetch_max(jobs, Ordering::Relaxed);
+    }
+}
+
+/// Batches the writer runs the careful way after the fast path failed, before
+/// it tries the fast path again (another process writing to the same file
+/// would otherwise make every fast attempt fail and be redone).
+const SLOW_AFTER_FAILURE: u32 = 16;
+
+/// The writer task: runs until every sender is dropped and the queue is empty.
+pub(super) async fn run(
+    options: SqliteConnectOptions,
+    conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Job>,
+    stats: Arc<Stats>,
+) {
+    let mut writer = Writer {
+        options,
+        conn: Some(conn),
+        head: None,
+        slow: 0,
+        stats: Arc::clone(&stats),
+    };
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (ops, replies): (Vec<Op>, Vec<_>) = jobs.drain(..).map(|j| (j.op, j.reply)).unzip();
+        stats.record(ops.len());
+        match writer.write_batch(&ops).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // A caller that went away still had its write committed.
+                    let _ = reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, jobs = ops.len(), "sqlite write batch failed; nothing of it was written");
+                let shared = format!("write batch failed, nothing was written: {error}");
+                let mut first = Some(error);
+                for reply in replies {
+                    // sqlx::Error is not Clone: the first caller gets the original,
+                    // the others an I/O error carrying its text.
+                    let e = first
+                        .take()
+                        .unwrap_or_else(|| sqlx::Error::Io(std::io::Error::other(shared.clone())));
+                    let _ = reply.send(Err(StoreError::Database(e)));
+                }
+            }
+        }
+    }
+    if let Some(conn) = writer.conn.take()
+        && let Err(error) = conn.close().await
+    {
+        tracing::warn!(%error, "closing the sqlite writer connection failed");
+    }
+}
+
+/// The audit chain's last (seq, hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    seq: i64,
+    hash: String,
+}
+
+impl Head {
+    fn genesis() -> Head {
+        Head {
+            seq: 0,
+            hash: GENESIS_HASH.to_owned(),
+        }
+    }
+}
+
+/// The writer's connection and what it remembers between batches.
+struct Writer {
+    /// To open a new connection after one was dropped.
+    options: SqliteConnectOptions,
+    /// `None` after a failed batch: the next one opens a new connection.
+    conn: Option<SqliteConnection>,
+    /// The chain head as this writer's last commit left it; `None` when unknown.
+    head: Option<Head>,
+    /// Batches left to run the careful way before trying the fast path again.
+    slow: u32,
+    stats: Arc<Stats>,
+}
+
+impl Writer {
+    /// Run `ops` in one transaction; the per-job results, or the error that
+    /// stopped the whole transaction (nothing committed).
+    async fn write_batch(
+        &mut self,
+        ops: &[Op],
+    ) -> Result<Vec<Result<Done, StoreError>>, sqlx::Error> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self
+                .conn
+                .insert(SqliteConnection::connect_with(&self.options).await?),
+        };
+        // Forgotten unless this batch commits.
+        let cached = self.head.take();
+        let fast_ok = self.slow == 0
+            && ops
+                .iter()
+                .all(|op| matches!(op, Op::Issue { .. } | Op::Audit { .. }));
+        self.slow = self.slow.saturating_sub(1);
+
+        let mut result = None;
+        if let Some(head) = cached.filter(|_| fast_ok) {
+            match write_fast(conn, &head, ops).await {
+                Ok(Some(done)) => result = Some(Ok(done)),
+                Ok(None) => {
+                    self.stats.redone.fetch_add(1, Ordering::Relaxed);
+                    self.slow = SLOW_AFTER_FAILURE;
+                }
+                Err(e) => result = Some(Err(e)),
+            }
+        }
+        let result = match result {
+            Some(result) => result,
+            None => write_slow(conn, ops).await,
+        };
+        match result {
+            Ok((results, head)) => {
+                self.head = Some(head);
+                Ok(results)
+            }
+            Err(error) => {
+                // After an error SQLite may have rolled the transaction back on
+                // its own (I/O error, disk full), or it may still be open (failed
+                // COMMIT). Closing the handle ends any transaction for sure; the
+                // next batch opens a new connection.
+                if let Some(conn) = self.conn.take()
+                    && let Err(close) = conn.close().await
+                {
+                    tracing::warn!(%close, "closing the failed sqlite writer connection failed");
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+type Written = (Vec<Result<Done, StoreError>>, Head);
