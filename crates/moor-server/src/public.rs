@@ -177,5 +177,23 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP mooring_certificates_expiring Valid certificates expiring within the window, by issuer.\n# TYPE mooring_certificates_expiring gauge"
+    );
+    let now = a.clock().now().unix_timestamp();
+    for (window, secs) in [("1d", 86_400i64), ("7d", 7 * 86_400), ("30d", 30 * 86_400)] {
+        match a.store().expiring_counts(now, now + secs).await {
+            Ok(counts) => {
+                for (issuer, n) in counts {
+                    let _ = writeln!(
+                        out,
+                        "mooring_certificates_expiring{{issuer=\"{issuer}\",within=\"{window}\"}} {n}"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics: expiring count failed"),
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

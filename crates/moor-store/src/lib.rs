@@ -121,6 +121,10 @@ pub trait Store: Send + Sync + 'static {
         spki_sha256: &str,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
 
+    /// Per issuer, how many valid (unrevoked) certificates expire in `[now, until)`.
+    async fn expiring_counts(&self, now: i64, until: i64)
+    -> Result<Vec<(String, i64)>, StoreError>;
+
     /// All active (not revoked) admin token hashes.
     async fn active_admin_tokens(&self) -> Result<Vec<AdminTokenRecord>, StoreError>;
 }

@@ -510,6 +510,25 @@ impl Store for SqliteStore {
         rows.iter().map(cert_from_row).collect()
     }
 
+    async fn expiring_counts(
+        &self,
+        now: i64,
+        until: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        // A range over the not_after index.
+        let rows = sqlx::query(
+            "SELECT issuer_id, COUNT(*) AS n FROM certificates \
+             WHERE not_after >= ?1 AND not_after < ?2 AND status = 'valid' GROUP BY issuer_id ORDER BY issuer_id",
+        )
+        .bind(now)
+        .bind(until)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("issuer_id")?, r.try_get("n")?)))
+            .collect()
+    }
+
     async fn active_admin_tokens(&self) -> Result<Vec<AdminTokenRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, secret_sha256, name, created_at FROM admin_tokens \

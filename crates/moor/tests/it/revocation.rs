@@ -545,6 +545,13 @@ async fn metrics_count_issuance_refusals_revocations_ocsp_and_crls() {
     assert_eq!(s, 400);
     let (s, _) = server
         .post(
+            "/api/v1/certificates",
+            &json!({"profile": "tls-server", "sans": ["soon.example.com"], "lifetime": "2d"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, _) = server
+        .post(
             &format!(
                 "/api/v1/certificates/{}/revoke",
                 v["serial"].as_str().expect("s")
@@ -572,13 +579,15 @@ async fn metrics_count_issuance_refusals_revocations_ocsp_and_crls() {
         .await
         .expect("text");
     for want in [
-        "mooring_issuances_total{issuer=\"default\",profile=\"tls-server\",result=\"issued\"} 1",
+        "mooring_issuances_total{issuer=\"default\",profile=\"tls-server\",result=\"issued\"} 2",
         "mooring_issuances_total{issuer=\"default\",profile=\"tls-server\",result=\"rejected_identifier\"} 1",
         "mooring_revocations_total{reason=\"superseded\"} 1",
         "mooring_ocsp_requests_total{status=\"malformed_request\"} 1",
         "mooring_crl_entries{issuer=\"default\"} 1",
         "mooring_issuer_not_after_timestamp_seconds{issuer=\"root\",kind=\"root\"}",
-        "mooring_store_issuance_write_seconds_count 1",
+        "mooring_store_issuance_write_seconds_count 2",
+        "mooring_certificates_expiring{issuer=\"default\",within=\"7d\"} 1",
+        "mooring_certificates_expiring{issuer=\"default\",within=\"30d\"} 1",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
