@@ -2,16 +2,20 @@
 //!
 //! - `rest/`    — the JSON REST API under `/api/v1/` (admin: bearer token or mTLS admin certificate)
 //! - `public`   — unauthenticated: `/health`, `/roots.pem`, `/ca/{issuer}.crt`
+//! - `revocation` — CRLs (`/crl/{issuer}.crl`) and OCSP (`/ocsp`)
+//! - `metrics`  — `/metrics` (Prometheus)
 //! - `tls`      — the TLS listener and accept loop (client certificate → request extension)
 //! - `error`    — the one place errors become JSON `{code, message, request_id}`
 //!
-//! Later front doors (ACME, EST, SCEP, OCSP, CRL) are modules beside `rest`.
+//! Later front doors (ACME, EST, SCEP) are modules beside `rest`.
 
 #![forbid(unsafe_code)]
 
 mod error;
+mod metrics;
 mod public;
 pub mod rest;
+mod revocation;
 pub mod tls;
 
 use std::sync::Arc;
@@ -33,7 +37,7 @@ pub struct AppState {
 /// (CA certificates and the trust bundle; CRL and OCSP join them).
 pub fn public_app(authority: Arc<Authority>) -> Router {
     let state = AppState { authority };
-    public::routes()
+    public_routes()
         .layer(axum::extract::DefaultBodyLimit::max(
             moor_core::limits::MAX_BODY_BYTES,
         ))
@@ -47,7 +51,7 @@ pub fn public_app(authority: Arc<Authority>) -> Router {
 pub fn app(authority: Arc<Authority>) -> Router {
     let state = AppState { authority };
     Router::new()
-        .merge(public::routes())
+        .merge(public_routes())
         .nest("/api/v1", rest::routes())
         .layer(axum::extract::DefaultBodyLimit::max(
             moor_core::limits::MAX_BODY_BYTES,
@@ -56,4 +60,11 @@ pub fn app(authority: Arc<Authority>) -> Router {
             moor_core::limits::MAX_BODY_BYTES,
         ))
         .with_state(state)
+}
+
+/// Every unauthenticated route (both listeners).
+fn public_routes() -> Router<AppState> {
+    public::routes()
+        .merge(revocation::routes())
+        .merge(metrics::routes())
 }
