@@ -162,7 +162,7 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {http_listen} (http_listen)"))?;
         println!(
-            "  public HTTP:  http://{}  (CA certificates, trust bundle)",
+            "  public HTTP:  http://{}  (CRL, OCSP, CA certificates, trust bundle, metrics)",
             l.local_addr()?
         );
         Some(l)
