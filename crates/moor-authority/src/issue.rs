@@ -238,13 +238,17 @@ impl Authority {
             now,
         )?;
 
+        // What gets stored: the lint proves the certificate carries exactly these values.
+        let not_before = prepared.expect.not_before.unix_timestamp();
+        let not_after = prepared.expect.not_after.unix_timestamp();
+        let sans: Vec<String> = prepared.sans.iter().map(|s| s.tagged()).collect();
+        let subject = prepared
+            .common_name
+            .as_ref()
+            .map(|cn| format!("CN={}", rfc4514_escape(cn)))
+            .unwrap_or_default();
+
         // Lint, then sign (blocking: RSA and ML-DSA signing take milliseconds).
-        let expect_summary = (
-            prepared.expect.not_before.unix_timestamp(),
-            prepared.expect.not_after.unix_timestamp(),
-            prepared.sans.iter().map(|s| s.tagged()).collect::<Vec<_>>(),
-            prepared.common_name.clone(),
-        );
         let signer = issuer.signer.clone();
         let issuer_der = issuer.facts.cert_der.clone();
         let key = sub_req.key.clone();
@@ -258,8 +262,6 @@ impl Authority {
         .await??;
 
         // Record it with its audit entry, durably, before anyone sees it.
-        // The lint proved the certificate carries exactly the template's values; use them.
-        let (not_before, not_after, sans, subject) = recorded_fields(&cert_der, &expect_summary)?;
         let fingerprint =
             hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &cert_der).as_ref());
         let new = NewCertificate {
@@ -387,20 +389,6 @@ pub fn sign_prepared(
             Err(AuthorityError::Internal(format!("signing failed: {e}")))
         }
     }
-}
-
-type Summary = (i64, i64, Vec<String>, Option<String>);
-
-/// The stored fields of a certificate the lint has checked against the template.
-fn recorded_fields(
-    _der: &[u8],
-    s: &Summary,
-) -> Result<(i64, i64, Vec<String>, String), AuthorityError> {
-    let subject =
-        s.3.as_ref()
-            .map(|cn| format!("CN={}", rfc4514_escape(cn)))
-            .unwrap_or_default();
-    Ok((s.0, s.1, s.2.clone(), subject))
 }
 
 /// Escape an attribute value for an RFC 4514 string (§2.4).

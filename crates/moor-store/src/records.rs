@@ -72,6 +72,18 @@ pub struct CertificateRecord {
     pub created_at: i64,
 }
 
+impl CertificateRecord {
+    /// The status as shown to people at `now`: `valid`, `revoked`, or `expired` (a valid
+    /// certificate past its notAfter; expiry is computed, never stored).
+    pub fn status_at(&self, now: i64) -> &str {
+        if self.status == "valid" && self.not_after < now {
+            "expired"
+        } else {
+            &self.status
+        }
+    }
+}
+
 /// Filters for listing certificates. Every field is optional; all given ones must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertificateFilter {

@@ -370,11 +370,7 @@ struct CertRow {
 }
 
 fn row(r: moor_store::CertificateRecord, now: i64) -> CertRow {
-    let status = if r.status == "valid" && r.not_after < now {
-        "expired".into()
-    } else {
-        r.status.clone()
-    };
+    let status = r.status_at(now).to_string();
     CertRow {
         serial: r.serial_hex,
         issuer: r.issuer_id,

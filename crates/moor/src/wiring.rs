@@ -256,9 +256,11 @@ pub async fn ensure_server_certificate(
         }
         Err(e) => return Err(e).context("issuing the server's own TLS certificate"),
     };
-    let key_pem = issued.private_key_pem.context("no key generated")?;
-    let der = pem_to_der(&key_pem)?;
-    let key = moor_keys::SoftwareKey::from_pkcs8_der(&der, Some(KeyAlgorithm::EcdsaP256))?;
+    let der = issued
+        .private_key_der
+        .as_ref()
+        .context("no key generated")?;
+    let key = moor_keys::SoftwareKey::from_pkcs8_der(der, Some(KeyAlgorithm::EcdsaP256))?;
     let _ = std::fs::remove_file(&key_path);
     moor_keys::write_key_file(&key_path, &key, pass)?;
     trust_anchor::write_atomic(
@@ -333,16 +335,6 @@ pub fn pem_certs_der(pem: &str) -> Vec<Vec<u8>> {
         rest = &chunk[end + 25..];
     }
     out
-}
-
-fn pem_to_der(pem: &str) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    use base64::Engine;
-    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    Ok(zeroize::Zeroizing::new(
-        base64::engine::general_purpose::STANDARD
-            .decode(body.trim())
-            .context("bad PEM")?,
-    ))
 }
 
 /// The configuration written at init: every field at its default, documented.

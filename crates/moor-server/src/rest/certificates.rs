@@ -169,11 +169,7 @@ pub(crate) struct CertView {
 }
 
 fn view(r: CertificateRecord, now: i64) -> CertView {
-    let status = if r.status == "valid" && r.not_after < now {
-        "expired".to_string()
-    } else {
-        r.status
-    };
+    let status = r.status_at(now).to_string();
     CertView {
         serial: r.serial_hex,
         issuer: r.issuer_id,

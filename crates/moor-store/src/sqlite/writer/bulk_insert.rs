@@ -5,7 +5,7 @@ use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe};
 
 use super::{Head, MAX_BATCH};
-use crate::{AuditEntry, NewAuditEntry, NewCertificate, audit_entry_hash};
+use crate::{AuditEntry, NewAuditEntry, NewCertificate};
 
 /// Several statements (separated by `;`) and their arguments, in order, sent to
 /// SQLite's worker thread as one command: each hand-off to that thread costs
@@ -188,24 +188,9 @@ pub(super) fn chain<'a>(
     let entries = audits
         .into_iter()
         .map(|audit| {
-            let seq = next.seq + 1;
-            let hash = audit_entry_hash(
-                &next.hash,
-                seq,
-                audit.ts,
-                &audit.actor,
-                &audit.action,
-                &audit.subject,
-                &audit.detail,
-            );
-            let prev_hash = std::mem::replace(
-                &mut next,
-                Head {
-                    seq,
-                    hash: hash.clone(),
-                },
-            )
-            .hash;
+            let after = next.next(audit);
+            let prev_hash = std::mem::replace(&mut next, after).hash;
+            let Head { seq, hash } = next.clone();
             Entry {
                 seq,
                 audit,

@@ -40,6 +40,7 @@ use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::audit_entry_hash;
 use crate::{
     AdminTokenRecord, AuditEntry, CertificateRecord, GENESIS_HASH, IssuerRecord, NewAuditEntry,
     NewCertificate, StoreError,
@@ -207,6 +208,21 @@ struct Head {
 }
 
 impl Head {
+    /// The head after appending `audit` to this one: the next seq and its chained hash.
+    fn next(&self, audit: &NewAuditEntry) -> Head {
+        let seq = self.seq + 1;
+        let hash = audit_entry_hash(
+            &self.hash,
+            seq,
+            audit.ts,
+            &audit.actor,
+            &audit.action,
+            &audit.subject,
+            &audit.detail,
+        );
+        Head { seq, hash }
+    }
+
     fn genesis() -> Head {
         Head {
             seq: 0,

@@ -8,7 +8,7 @@ use super::super::{cert_columns, cert_from_row};
 use super::{Done, Head, Op};
 use crate::{
     AdminTokenRecord, AuditEntry, CertificateRecord, IssuerRecord, NewAuditEntry, NewCertificate,
-    StoreError, audit_entry_hash,
+    StoreError,
 };
 
 /// Append `audit` after `head`; the entry written.
@@ -17,16 +17,7 @@ async fn append(
     head: &Head,
     audit: &NewAuditEntry,
 ) -> Result<AuditEntry, StoreError> {
-    let seq = head.seq + 1;
-    let hash = audit_entry_hash(
-        &head.hash,
-        seq,
-        audit.ts,
-        &audit.actor,
-        &audit.action,
-        &audit.subject,
-        &audit.detail,
-    );
+    let Head { seq, hash } = head.next(audit);
     sqlx::query(
         "INSERT INTO audit_log (seq, ts, actor, action, subject, detail, prev_hash, hash) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
