@@ -36,6 +36,7 @@ fn main() {
                 ),
                 revoked_at: 1_700_000_000 + i as i64,
                 reason: (i % 6) as i32,
+                revocation_seq: i as i64 + 1,
             })
             .collect();
         let t = Instant::now();

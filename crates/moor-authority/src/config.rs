@@ -22,7 +22,8 @@ pub struct Config {
     /// Base URL written into certificates for OCSP, caIssuers and the CRL distribution
     /// point. Plain HTTP, as RFC 5280 §4.2.1.13 / §4.2.2.1 and the Baseline Requirements expect.
     pub revocation_url: String,
-    /// SQLite database file, relative to the home.
+    /// The database: a SQLite file relative to the home (embedded, one node), or a
+    /// `postgres://user[:password]@host[:port]/db` URL (several nodes share it).
     pub database: String,
     /// File holding the CA key passphrase (relative to the home) when MOORING_CA_PASSPHRASE is unset.
     pub passphrase_file: String,
@@ -86,6 +87,10 @@ impl Home {
     /// The home at `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Home {
         Home { dir: dir.into() }
+    }
+    /// The directory itself.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
     /// `mooring.toml`.
     pub fn config_path(&self) -> PathBuf {

@@ -9,14 +9,66 @@
 
 mod audit;
 mod error;
+pub mod postgres;
 mod records;
 pub mod sqlite;
+mod write_job;
 
 pub use audit::{AuditFailure, AuditVerification, GENESIS_HASH, audit_entry_hash, verify_run};
 pub use error::StoreError;
 pub use records::*;
 
+use std::path::Path;
+use std::sync::Arc;
+
 use async_trait::async_trait;
+
+/// Which backend a `database` setting names: a `postgres://` or `postgresql://` URL is
+/// PostgreSQL, anything else a SQLite file (relative paths resolved against `base`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An embedded SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL server (the URL may carry a password: see [`Database::display`]).
+    Postgres(String),
+}
+
+impl Database {
+    /// Parse a `database` setting.
+    pub fn parse(setting: &str, base: &Path) -> Database {
+        if setting.starts_with("postgres://") || setting.starts_with("postgresql://") {
+            Database::Postgres(setting.to_owned())
+        } else {
+            Database::Sqlite(base.join(setting))
+        }
+    }
+
+    /// For messages and logs: the SQLite path, or the PostgreSQL URL without its password.
+    pub fn display(&self) -> String {
+        match self {
+            Database::Sqlite(p) => format!("sqlite {}", p.display()),
+            Database::Postgres(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+                let rest = match rest.split_once('@') {
+                    Some((user, host)) => {
+                        format!("{}@{host}", user.split(':').next().unwrap_or(""))
+                    }
+                    None => rest.to_owned(),
+                };
+                format!("{scheme}://{rest}")
+            }
+        }
+    }
+
+    /// Open the store (creating an empty SQLite file or schema as needed, and applying
+    /// pending migrations).
+    pub async fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(match self {
+            Database::Sqlite(p) => Arc::new(sqlite::SqliteStore::open(p).await?),
+            Database::Postgres(url) => Arc::new(postgres::PostgresStore::open(url).await?),
+        })
+    }
+}
 
 /// Persistent state of a Mooring deployment.
 ///
@@ -77,7 +129,52 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Walk the whole audit chain and check every link and hash.
-    async fn verify_audit(&self) -> Result<AuditVerification, StoreError>;
+    ///
+    /// Walks the log in pages of 10,000. On failure, `entries` counts the
+    /// entries that verified before it and `head_hash` is the last of them.
+    async fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+        const VERIFY_PAGE: i64 = 10_000;
+        let mut verified = 0i64;
+        let mut next_seq = 1i64;
+        let mut head = GENESIS_HASH.to_owned();
+        // From the very bottom, so a row slipped in below seq 1 is seen too.
+        let mut after = i64::MIN;
+        loop {
+            // The log is append-only, so paging by seq sees every entry once;
+            // a gap left by a deleted row is reported by verify_run.
+            let page = self.audit_entries(after, VERIFY_PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            match verify_run(&page, next_seq, head.clone()) {
+                Ok((next, hash)) => {
+                    verified += page.len() as i64;
+                    next_seq = next;
+                    after = next - 1;
+                    head = hash;
+                }
+                Err(failure) => {
+                    let before = page.iter().position(|e| e.seq == failure.seq).unwrap_or(0);
+                    if let Some(ok) = before.checked_sub(1).and_then(|i| page.get(i)) {
+                        head = ok.hash.clone();
+                    }
+                    return Ok(AuditVerification {
+                        entries: verified + before as i64,
+                        head_hash: head,
+                        first_failure: Some(failure),
+                    });
+                }
+            }
+            if (page.len() as i64) < VERIFY_PAGE {
+                break;
+            }
+        }
+        Ok(AuditVerification {
+            entries: verified,
+            head_hash: head,
+            first_failure: None,
+        })
+    }
 
     /// Store an admin API token hash (SHA-256 of the secret).
     async fn insert_admin_token(
@@ -127,4 +224,47 @@ pub trait Store: Send + Sync + 'static {
 
     /// All active (not revoked) admin token hashes.
     async fn active_admin_tokens(&self) -> Result<Vec<AdminTokenRecord>, StoreError>;
+
+    /// Revocations with `seq > after_seq`, in seq order, at most `limit` (how a node learns
+    /// of revocations made by any node).
+    async fn revocations_since(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<RevocationEvent>, StoreError>;
+
+    /// A counter that moves whenever this store learns that a revocation was committed:
+    /// by this process at once, by other nodes as soon as the backend tells (PostgreSQL
+    /// NOTIFY). Not every revocation is signalled (another process on one SQLite file is
+    /// not): watchers poll [`Store::revocations_since`] as well.
+    fn revocation_signal(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Keep a signed CRL for every node to serve (the older ones of its issuer and kind
+    /// beyond the last few are dropped). A CRL number is stored once: saving it again
+    /// is a [`StoreError::Conflict`].
+    async fn save_crl(&self, crl: &CrlRecord) -> Result<(), StoreError>;
+
+    /// The newest stored full (`delta = false`) or delta CRL of `issuer_id`.
+    async fn latest_crl(
+        &self,
+        issuer_id: &str,
+        delta: bool,
+    ) -> Result<Option<CrlRecord>, StoreError>;
+
+    /// Take or renew the lease `name` for `holder` until `now + ttl_secs`. True if `holder`
+    /// holds it now (it was free, expired, or already its own); false if another holder's
+    /// lease is still running. Leases are how one node of several does a periodic job.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Versions of the schema migrations applied to this database, oldest first.
+    async fn schema_versions(&self) -> Result<Vec<i64>, StoreError>;
+
+    /// Give the lease up if `holder` has it (on shutdown).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }

@@ -150,4 +150,37 @@ pub struct RevokedEntry {
     pub revoked_at: i64,
     /// RFC 5280 CRLReason code.
     pub reason: i32,
+    /// Where this revocation stands in the order of all revocations of the database
+    /// (a delta CRL lists the entries newer than its base CRL's `revocation_seq`).
+    pub revocation_seq: i64,
+}
+
+/// A revocation as every node learns of it, in database order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationEvent {
+    /// Increases by one with every revocation in the database (across all nodes).
+    pub seq: i64,
+    pub serial_hex: String,
+    pub issuer_id: String,
+    pub revoked_at: i64,
+    /// RFC 5280 CRLReason code.
+    pub reason: i32,
+}
+
+/// A signed CRL as stored for every node to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlRecord {
+    pub issuer_id: String,
+    /// Its CRL number (full and delta CRLs of an issuer share one sequence).
+    pub number: i64,
+    /// For a delta CRL, the number of the full CRL it is based on.
+    pub delta_base: Option<i64>,
+    pub this_update: i64,
+    pub next_update: i64,
+    /// The highest revocation seq it reflects.
+    pub revocation_seq: i64,
+    /// Entries it lists.
+    pub entries: i64,
+    /// DER of the CertificateList.
+    pub der: Vec<u8>,
 }

@@ -28,9 +28,8 @@ use sqlx::{AssertSqlSafe, Connection, Row, SqlSafeStr};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    AdminTokenRecord, AuditEntry, AuditVerification, CertificateFilter, CertificateRecord,
-    GENESIS_HASH, IssuerRecord, NewAuditEntry, NewCertificate, RevokedEntry, Store, StoreError,
-    verify_run,
+    AdminTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord,
+    NewAuditEntry, NewCertificate, RevocationEvent, RevokedEntry, Store, StoreError,
 };
 
 pub use writer::WriteStats;
@@ -43,8 +42,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const READERS: u32 = 8;
 /// Write requests that may wait for the writer before callers are slowed down.
 const QUEUE: usize = 8192;
-/// Audit entries fetched per page by `verify_audit`.
-const VERIFY_PAGE: i64 = 10_000;
+/// Stored CRLs kept per issuer and kind (full, delta).
+const CRLS_KEPT: i64 = 3;
+
+fn db_kind(e: &sqlx::Error) -> Option<sqlx::error::ErrorKind> {
+    match e {
+        sqlx::Error::Database(db) => Some(db.kind()),
+        _ => None,
+    }
+}
 
 /// Columns of `certificates`, in the order [`cert_from_row`] reads them by name.
 macro_rules! cert_columns {
@@ -86,6 +92,14 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0004_blocked_keys.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            5,
+            Cow::Borrowed("revocation feed crls leases"),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0005_revocation_feed_crls_leases.sql")
+                .into_sql_str(),
+            false,
+        ),
     ];
     Migrator::with_migrations(migrations)
 }
@@ -95,6 +109,10 @@ fn migrator() -> Migrator {
 /// Must be opened (and used) inside a tokio runtime: it spawns its writer task.
 pub struct SqliteStore {
     reader: SqlitePool,
+    /// One writing connection for writes outside the audit chain (stored CRLs, leases):
+    /// they never wait behind a group of issuances, and the writer's chain head is unaffected.
+    side: SqlitePool,
+    revoked: tokio::sync::watch::Sender<u64>,
     jobs: mpsc::Sender<Job>,
     writer: tokio::task::JoinHandle<()>,
     stats: Arc<writer::Stats>,
@@ -149,6 +167,11 @@ impl SqliteStore {
             tx.commit().await?;
         }
 
+        let side = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(base.clone())
+            .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
             // A local file cannot hang up: no ping before every acquire (one
@@ -167,6 +190,8 @@ impl SqliteStore {
         ));
         Ok(SqliteStore {
             reader,
+            side,
+            revoked: tokio::sync::watch::Sender::new(0),
             jobs,
             writer,
             stats,
@@ -177,6 +202,7 @@ impl SqliteStore {
     pub async fn close(self) {
         let SqliteStore {
             reader,
+            side,
             jobs,
             writer,
             ..
@@ -185,6 +211,7 @@ impl SqliteStore {
         if let Err(e) = writer.await {
             tracing::error!(error = %e, "sqlite writer task failed");
         }
+        side.close().await;
         reader.close().await;
     }
 
@@ -321,7 +348,10 @@ impl Store for SqliteStore {
             audit,
         };
         match self.write(op).await? {
-            Done::Certificate(cert) => Ok(*cert),
+            Done::Certificate(cert) => {
+                self.revoked.send_modify(|n| *n += 1);
+                Ok(*cert)
+            }
             _ => Err(unexpected("revoke_certificate")),
         }
     }
@@ -358,51 +388,6 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    /// Walks the log in pages of 10,000. On failure, `entries` counts the
-    /// entries that verified before it and `head_hash` is the last of them.
-    async fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
-        let mut verified = 0i64;
-        let mut next_seq = 1i64;
-        let mut head = GENESIS_HASH.to_owned();
-        // From the very bottom, so a row slipped in below seq 1 is seen too.
-        let mut after = i64::MIN;
-        loop {
-            // The log is append-only, so paging by seq sees every entry once;
-            // a gap left by a deleted row is reported by verify_run.
-            let page = self.audit_entries(after, VERIFY_PAGE).await?;
-            if page.is_empty() {
-                break;
-            }
-            match verify_run(&page, next_seq, head.clone()) {
-                Ok((next, hash)) => {
-                    verified += page.len() as i64;
-                    next_seq = next;
-                    after = next - 1;
-                    head = hash;
-                }
-                Err(failure) => {
-                    let before = page.iter().position(|e| e.seq == failure.seq).unwrap_or(0);
-                    if let Some(ok) = before.checked_sub(1).and_then(|i| page.get(i)) {
-                        head = ok.hash.clone();
-                    }
-                    return Ok(AuditVerification {
-                        entries: verified + before as i64,
-                        head_hash: head,
-                        first_failure: Some(failure),
-                    });
-                }
-            }
-            if (page.len() as i64) < VERIFY_PAGE {
-                break;
-            }
-        }
-        Ok(AuditVerification {
-            entries: verified,
-            head_hash: head,
-            first_failure: None,
-        })
-    }
-
     async fn insert_admin_token(
         &self,
         token: &AdminTokenRecord,
@@ -427,7 +412,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<RevokedEntry>, StoreError> {
         // The partial index certificates_revoked holds exactly the revoked rows.
         let rows = sqlx::query(
-            "SELECT serial_hex, revoked_at, revocation_reason FROM certificates \
+            "SELECT serial_hex, revoked_at, revocation_reason, revocation_seq FROM certificates \
              WHERE status = 'revoked' AND issuer_id = ?1 AND not_after >= ?2 ORDER BY serial_hex",
         )
         .bind(issuer_id)
@@ -444,6 +429,7 @@ impl Store for SqliteStore {
                     reason: r
                         .try_get::<Option<i32>, _>("revocation_reason")?
                         .unwrap_or(0),
+                    revocation_seq: r.try_get::<Option<i64>, _>("revocation_seq")?.unwrap_or(0),
                 })
             })
             .collect()
@@ -546,6 +532,154 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn revocations_since(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<RevocationEvent>, StoreError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT revocation_seq, serial_hex, issuer_id, revoked_at, revocation_reason FROM certificates \
+             WHERE revocation_seq > ?1 ORDER BY revocation_seq LIMIT ?2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RevocationEvent {
+                    seq: r.try_get("revocation_seq")?,
+                    serial_hex: r.try_get("serial_hex")?,
+                    issuer_id: r.try_get("issuer_id")?,
+                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.ok_or_else(|| {
+                        StoreError::Corrupt("revoked row without revoked_at".into())
+                    })?,
+                    reason: r
+                        .try_get::<Option<i32>, _>("revocation_reason")?
+                        .unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    fn revocation_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revoked.subscribe()
+    }
+
+    async fn save_crl(&self, crl: &CrlRecord) -> Result<(), StoreError> {
+        let mut tx = self.side.begin_with("BEGIN IMMEDIATE").await?;
+        let inserted = sqlx::query(
+            "INSERT INTO crls (issuer_id, number, delta_base, this_update, next_update, revocation_seq, entries, der) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(&crl.issuer_id)
+        .bind(crl.number)
+        .bind(crl.delta_base)
+        .bind(crl.this_update)
+        .bind(crl.next_update)
+        .bind(crl.revocation_seq)
+        .bind(crl.entries)
+        .bind(&crl.der)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if db_kind(&e) == Some(sqlx::error::ErrorKind::UniqueViolation) => {
+                return Err(StoreError::Conflict {
+                    what: format!("CRL {} of issuer {}", crl.number, crl.issuer_id),
+                });
+            }
+            Err(e) if db_kind(&e) == Some(sqlx::error::ErrorKind::ForeignKeyViolation) => {
+                return Err(StoreError::NotFound {
+                    what: format!("issuer {}", crl.issuer_id),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        sqlx::query(
+            "DELETE FROM crls WHERE issuer_id = ?1 AND (delta_base IS NULL) = (?2 IS NULL) AND number < ( \
+               SELECT MIN(number) FROM (SELECT number FROM crls WHERE issuer_id = ?1 \
+               AND (delta_base IS NULL) = (?2 IS NULL) ORDER BY number DESC LIMIT ?3))",
+        )
+        .bind(&crl.issuer_id)
+        .bind(crl.delta_base)
+        .bind(CRLS_KEPT)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn latest_crl(
+        &self,
+        issuer_id: &str,
+        delta: bool,
+    ) -> Result<Option<CrlRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT issuer_id, number, delta_base, this_update, next_update, revocation_seq, entries, der \
+             FROM crls WHERE issuer_id = ?1 AND (delta_base IS NOT NULL) = ?2 ORDER BY number DESC LIMIT 1",
+        )
+        .bind(issuer_id)
+        .bind(delta)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| {
+            Ok(CrlRecord {
+                issuer_id: r.try_get("issuer_id")?,
+                number: r.try_get("number")?,
+                delta_base: r.try_get("delta_base")?,
+                this_update: r.try_get("this_update")?,
+                next_update: r.try_get("next_update")?,
+                revocation_seq: r.try_get("revocation_seq")?,
+                entries: r.try_get("entries")?,
+                der: r.try_get("der")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<bool, StoreError> {
+        let held: Option<String> = sqlx::query_scalar(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4 \
+             RETURNING holder",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now.saturating_add(ttl_secs))
+        .bind(now)
+        .fetch_optional(&self.side)
+        .await?;
+        Ok(held.as_deref() == Some(holder))
+    }
+
+    async fn schema_versions(&self) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE name = ?1 AND holder = ?2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.side)
+            .await?;
+        Ok(())
     }
 }
 

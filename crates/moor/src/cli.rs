@@ -16,6 +16,10 @@ pub struct Cli {
         default_value = "./mooring-data"
     )]
     pub home: PathBuf,
+    /// Database, overriding `database` in mooring.toml: a SQLite file (relative to the
+    /// home) or a `postgres://user@host:port/db` URL.
+    #[arg(long, global = true, env = "MOORING_DATABASE")]
+    pub database: Option<String>,
     /// Output format for listings and results.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -59,6 +63,9 @@ pub enum Command {
     /// Admin API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Bring the database schema up to date and print its version (`serve` does this too
+    /// on start).
+    Migrate,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -16,7 +16,7 @@ use crate::wiring::{self, Env};
 
 /// Run the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let env = wiring::open(&cli.home).await?;
+    let env = wiring::open(&cli.home, cli.database.as_deref()).await?;
     let out = cli.output;
     match cli.command {
         Command::Init(a) => init(&env, out, a).await,
@@ -30,7 +30,31 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ca(CaCommand::AddIssuer(a)) => add_issuer(&env, out, a).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&env, out).await,
         Command::Token(TokenCommand::Create { name }) => token_create(&env, out, &name).await,
+        Command::Migrate => migrate(&env, out).await,
     }
+}
+
+/// Opening the store applied any pending migration; report where the schema stands.
+async fn migrate(env: &Env, out: OutputFormat) -> Result<ExitCode> {
+    #[derive(Serialize)]
+    struct V {
+        database: String,
+        schema_version: i64,
+        migrations: Vec<i64>,
+    }
+    let migrations = env.store.schema_versions().await?;
+    let v = V {
+        database: env.database.display(),
+        schema_version: migrations.last().copied().unwrap_or(0),
+        migrations,
+    };
+    print(out, &v, |v| {
+        format!(
+            "{}: schema version {} (migrations {:?} applied)\n",
+            v.database, v.schema_version, v.migrations
+        )
+    });
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_alg(s: &str) -> Result<KeyAlgorithm> {

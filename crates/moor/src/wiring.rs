@@ -10,32 +10,37 @@ use moor_authority::{Authority, IssueRequest, Requester, SubjectSource};
 use moor_core::KeyAlgorithm;
 use moor_core::clock::{Clock, SystemClock};
 use moor_keys::{KeyError, Passphrase};
-use moor_store::Store;
-use moor_store::sqlite::SqliteStore;
+use moor_store::{Database, Store};
 
 /// An opened home: configuration and store.
 pub struct Env {
     pub home: Home,
     pub config: Config,
     pub store: Arc<dyn Store>,
+    /// Which database `store` is.
+    pub database: Database,
     pub clock: Arc<dyn Clock>,
 }
 
-/// Open the home (creating the directory and database if needed).
-pub async fn open(home: &std::path::Path) -> Result<Env> {
+/// Open the home (creating the directory and database if needed). `database` overrides
+/// the config's setting.
+pub async fn open(home: &std::path::Path, database: Option<&str>) -> Result<Env> {
     std::fs::create_dir_all(home)
         .with_context(|| format!("cannot create home {}", home.display()))?;
     restrict_dir(home)?;
     let home = Home::new(home.to_path_buf());
     let config = Config::load(&home.config_path())?;
-    let db = home.resolve(&config.database);
-    let store = SqliteStore::open(&db)
+    let setting = database.unwrap_or(&config.database);
+    let database = Database::parse(setting, home.dir());
+    let store = database
+        .open()
         .await
-        .with_context(|| format!("cannot open database {}", db.display()))?;
+        .with_context(|| format!("cannot open database {}", database.display()))?;
     Ok(Env {
         home,
         config,
-        store: Arc::new(store),
+        store,
+        database,
         clock: Arc::new(SystemClock),
     })
 }
@@ -354,7 +359,8 @@ pub const DEFAULT_CONFIG: &str = r#"# Mooring configuration. Every field has a s
 # (plain HTTP, as RFC 5280 and the Baseline Requirements expect).
 # revocation_url = "http://127.0.0.1:8080"
 
-# SQLite database file (relative to this directory).
+# Database: a SQLite file (relative to this directory), or a PostgreSQL URL
+# (postgres://user:password@host:5432/mooring) that several nodes share.
 # database = "mooring.db"
 
 # File with the CA key passphrase, used when MOORING_CA_PASSPHRASE is not set.

@@ -38,13 +38,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::audit_entry_hash;
-use crate::{
-    AdminTokenRecord, AuditEntry, CertificateRecord, GENESIS_HASH, IssuerRecord, NewAuditEntry,
-    NewCertificate, StoreError,
-};
+use crate::StoreError;
+pub(super) use crate::write_job::{Done, Head, Job, Op};
 
 mod bulk_insert;
 mod careful_path;
@@ -56,56 +53,6 @@ use fast_path::write_fast;
 
 /// Most jobs committed by one transaction.
 pub(super) const MAX_BATCH: usize = 512;
-
-/// One write, as the writer task receives it.
-pub(super) struct Job {
-    pub(super) op: Op,
-    pub(super) reply: oneshot::Sender<Result<Done, StoreError>>,
-}
-
-/// What to write.
-pub(super) enum Op {
-    Issue {
-        cert: NewCertificate,
-        audit: NewAuditEntry,
-    },
-    Audit {
-        audit: NewAuditEntry,
-    },
-    Revoke {
-        serial_hex: String,
-        revoked_at: i64,
-        reason: i32,
-        audit: NewAuditEntry,
-    },
-    Issuer {
-        issuer: IssuerRecord,
-        audit: NewAuditEntry,
-    },
-    Token {
-        token: AdminTokenRecord,
-        audit: NewAuditEntry,
-    },
-    CrlNumber {
-        issuer_id: String,
-        audit: NewAuditEntry,
-    },
-    BlockKey {
-        spki_sha256: String,
-        reason: String,
-        source_serial: String,
-        at: i64,
-        audit: NewAuditEntry,
-    },
-}
-
-/// What a committed job answers.
-pub(super) enum Done {
-    Unit,
-    Number(i64),
-    Audit(AuditEntry),
-    Certificate(Box<CertificateRecord>),
-}
 
 /// Counters of the writer since the store was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -197,37 +144,6 @@ pub(super) async fn run(
         && let Err(error) = conn.close().await
     {
         tracing::warn!(%error, "closing the sqlite writer connection failed");
-    }
-}
-
-/// The audit chain's last (seq, hash).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Head {
-    seq: i64,
-    hash: String,
-}
-
-impl Head {
-    /// The head after appending `audit` to this one: the next seq and its chained hash.
-    fn next(&self, audit: &NewAuditEntry) -> Head {
-        let seq = self.seq + 1;
-        let hash = audit_entry_hash(
-            &self.hash,
-            seq,
-            audit.ts,
-            &audit.actor,
-            &audit.action,
-            &audit.subject,
-            &audit.detail,
-        );
-        Head { seq, hash }
-    }
-
-    fn genesis() -> Head {
-        Head {
-            seq: 0,
-            hash: GENESIS_HASH.to_owned(),
-        }
     }
 }
 

@@ -203,7 +203,9 @@ async fn revoke(
         Some(_) => {}
     }
     let row = sqlx::query(concat!(
-        "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3 WHERE serial_hex = ?1 RETURNING ",
+        "UPDATE certificates SET status = 'revoked', revoked_at = ?2, revocation_reason = ?3, \
+         revocation_seq = (SELECT COALESCE(MAX(revocation_seq), 0) + 1 FROM certificates WHERE revocation_seq IS NOT NULL) \
+         WHERE serial_hex = ?1 RETURNING ",
         cert_columns!()
     ))
     .bind(serial_hex)
