@@ -9,6 +9,7 @@
 
 pub mod algorithm;
 pub mod clock;
+pub mod crl;
 pub mod csr;
 pub mod identifier;
 pub mod limits;
