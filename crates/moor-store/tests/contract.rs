@@ -1,0 +1,86 @@
+//! The `Store` contract: one suite, run against every backend.
+//!
+//! Each contract test is an `async fn name(b: Backend)` given an empty database; the
+//! `contract!` list below turns it into `sqlite::<module>::name` and
+//! `postgres::<module>::name`, so `cargo test --test contract sqlite` runs one half.
+//! The PostgreSQL half needs a server: `MOORING_TEST_POSTGRES` (a URL whose database the
+//! tests may connect to for `CREATE DATABASE`, e.g.
+//! `postgres://postgres@127.0.0.1:54329/postgres`), which `scripts/test` sets. Without
+//! it every PostgreSQL test fails, never skips.
+//!
+//! Backend-specific tests (the SQLite writer's group commit, raw file handling) stay in
+//! `tests/sqlite.rs`.
+
+#[path = "contract/audit.rs"]
+mod audit;
+#[path = "contract/backend.rs"]
+mod backend;
+#[path = "contract/certificates.rs"]
+mod certificates;
+#[path = "contract/fixtures.rs"]
+mod fixtures;
+#[path = "contract/nodes.rs"]
+mod nodes;
+#[path = "contract/revocation.rs"]
+mod revocation;
+
+/// `mod sqlite { mod <module> { #[tokio::test] fn <test>() … } … }` and the same for
+/// `postgres`, each running `crate::<module>::<test>` on a fresh database of its backend.
+macro_rules! contract {
+    ($($module:ident: [$($test:ident),* $(,)?]),* $(,)?) => {
+        contract!(@backend sqlite, Sqlite, $($module: [$($test),*]),*);
+        contract!(@backend postgres, Postgres, $($module: [$($test),*]),*);
+    };
+    (@backend $backend:ident, $kind:ident, $($module:ident: [$($test:ident),*]),*) => {
+        mod $backend {
+            $(
+                mod $module {
+                    $(
+                        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                        async fn $test() {
+                            let b = crate::backend::fresh(crate::backend::Kind::$kind).await;
+                            crate::$module::$test(b).await;
+                        }
+                    )*
+                }
+            )*
+        }
+    };
+}
+
+contract! {
+    certificates: [
+        issuers_round_trip_and_conflict,
+        certificate_round_trip_and_unknown_issuer,
+        certificate_filters,
+        cursor_pagination_sees_every_row_once,
+        duplicate_serial_fails_alone_in_a_concurrent_burst,
+        certificates_by_key,
+        blocked_key_refuses_issuance_on_every_store,
+        expiring_counts,
+        admin_tokens,
+    ],
+    audit: [
+        audit_chain_verifies_after_mixed_writes,
+        empty_and_single_entry_logs_verify,
+        edited_audit_entry_is_a_hash_mismatch_at_its_seq,
+        deleted_audit_entry_fails,
+        entry_slipped_in_before_the_first_fails,
+        verify_pages_through_a_long_log,
+    ],
+    revocation: [
+        revoke_then_already_revoked_and_not_found,
+        revoked_certificates_list_unexpired_with_revocation_seq,
+        crl_numbers_count_per_issuer,
+        revocations_since_in_seq_order_across_two_stores,
+        one_certificate_revoked_by_two_stores_at_once_is_revoked_once,
+        revocation_signal_moves,
+        save_crl_and_latest_crl,
+    ],
+    nodes: [
+        two_stores_open_a_new_database_at_once,
+        two_stores_keep_one_chain_and_never_a_duplicate_serial,
+        leases_are_taken_renewed_expire_and_are_released,
+        concurrent_try_lease_has_exactly_one_winner,
+    ],
+}
