@@ -45,6 +45,8 @@ pub struct Authority {
     crl_locks: HashMap<String, tokio::sync::Mutex<Option<Arc<crl::CachedCrl>>>>,
     /// CertID hashes of each online issuer, for the OCSP responder.
     ocsp_issuers: Vec<moor_core::ocsp::OcspIssuer>,
+    /// OCSP: delegated responder certificates and the pre-signed response cache.
+    ocsp: ocsp::OcspState,
     /// Keys blocked for key compromise (SPKI SHA-256, hex): checked before signing. The
     /// store's trigger is the authority for keys blocked by other processes since.
     blocked_keys: RwLock<std::collections::HashSet<String>>,
@@ -93,6 +95,7 @@ impl Authority {
             .map(|i| moor_core::ocsp::OcspIssuer::from_cert_der(&i.facts.id, &i.facts.cert_der))
             .collect::<Result<Vec<_>, _>>()
             .map_err(AuthorityError::Config)?;
+        let ocsp = ocsp::OcspState::new(&store, &clock, &issuers, &ocsp_issuers);
         Ok(Authority {
             store,
             issuers,
@@ -104,6 +107,7 @@ impl Authority {
             ca_key_hashes,
             crl_locks,
             ocsp_issuers,
+            ocsp,
             blocked_keys: RwLock::new(std::collections::HashSet::new()),
             metrics: metrics::Metrics::default(),
         })

@@ -65,29 +65,39 @@ async fn ocsp_post(
 }
 
 /// `GET /ocsp/{base64 of the DER request, URL-encoded}` (RFC 6960 §A.1). The path may
-/// contain raw `/` from unencoded base64, hence the wildcard.
+/// contain raw `/` from unencoded base64, hence the wildcard. Padding may be missing;
+/// whitespace is ignored. Anything longer than a request of
+/// [`moor_core::ocsp::MAX_REQUEST_BYTES`] could encode is `malformedRequest` at once.
 async fn ocsp_get(
     State(s): State<AppState>,
     Path(request): Path<String>,
 ) -> axum::response::Response {
     use base64::Engine;
-    let text: String = request.chars().filter(|c| !c.is_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(text.as_bytes())
-        .or_else(|_| {
-            base64::engine::general_purpose::STANDARD_NO_PAD
-                .decode(text.trim_end_matches('=').as_bytes())
-        });
-    let der = match der {
-        Ok(d) => d,
-        Err(_) => {
-            return (
-                [(header::CONTENT_TYPE, OCSP_RESPONSE)],
-                moor_core::ocsp::error_response(x509_ocsp::OcspResponseStatus::MalformedRequest),
-            )
-                .into_response();
-        }
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let malformed = || {
+        (
+            [(header::CONTENT_TYPE, OCSP_RESPONSE)],
+            moor_core::ocsp::error_response(x509_ocsp::OcspResponseStatus::MalformedRequest),
+        )
+            .into_response()
     };
-    let (der, _) = s.authority.ocsp(&der).await;
-    ([(header::CONTENT_TYPE, OCSP_RESPONSE)], der).into_response()
+    if request.len() > moor_core::ocsp::MAX_REQUEST_BYTES / 3 * 4 + 64 {
+        return malformed();
+    }
+    let text: std::borrow::Cow<'_, str> = if request.contains(char::is_whitespace) {
+        request.chars().filter(|c| !c.is_whitespace()).collect()
+    } else {
+        request.as_str().into()
+    };
+    let der = STANDARD
+        .decode(text.as_bytes())
+        .or_else(|_| STANDARD_NO_PAD.decode(text.trim_end_matches('=').as_bytes()))
+        .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=').as_bytes()));
+    match der {
+        Ok(der) => {
+            let (der, _) = s.authority.ocsp(&der).await;
+            ([(header::CONTENT_TYPE, OCSP_RESPONSE)], der).into_response()
+        }
+        Err(_) => malformed(),
+    }
 }

@@ -8,5 +8,6 @@ mod cli;
 mod durability;
 mod harness;
 mod issuance;
+mod ocsp;
 mod refusals;
 mod revocation;
