@@ -153,6 +153,8 @@ pub struct RevokedEntry {
     /// Where this revocation stands in the order of all revocations of the database
     /// (a delta CRL lists the entries newer than its base CRL's `revocation_seq`).
     pub revocation_seq: i64,
+    /// The certificate's notAfter: the entry leaves the CRL after it.
+    pub not_after: i64,
 }
 
 /// A revocation as every node learns of it, in database order.
@@ -165,6 +167,8 @@ pub struct RevocationEvent {
     pub revoked_at: i64,
     /// RFC 5280 CRLReason code.
     pub reason: i32,
+    /// The certificate's notAfter.
+    pub not_after: i64,
 }
 
 /// A signed CRL as stored for every node to serve.

@@ -412,7 +412,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<RevokedEntry>, StoreError> {
         // The partial index certificates_revoked holds exactly the revoked rows.
         let rows = sqlx::query(
-            "SELECT serial_hex, revoked_at, revocation_reason, revocation_seq FROM certificates \
+            "SELECT serial_hex, revoked_at, revocation_reason, revocation_seq, not_after FROM certificates \
              WHERE status = 'revoked' AND issuer_id = ?1 AND not_after >= ?2 ORDER BY serial_hex",
         )
         .bind(issuer_id)
@@ -430,6 +430,7 @@ impl Store for SqliteStore {
                         .try_get::<Option<i32>, _>("revocation_reason")?
                         .unwrap_or(0),
                     revocation_seq: r.try_get::<Option<i64>, _>("revocation_seq")?.unwrap_or(0),
+                    not_after: r.try_get("not_after")?,
                 })
             })
             .collect()
@@ -543,7 +544,7 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(
-            "SELECT revocation_seq, serial_hex, issuer_id, revoked_at, revocation_reason FROM certificates \
+            "SELECT revocation_seq, serial_hex, issuer_id, revoked_at, revocation_reason, not_after FROM certificates \
              WHERE revocation_seq > ?1 ORDER BY revocation_seq LIMIT ?2",
         )
         .bind(after_seq)
@@ -562,6 +563,7 @@ impl Store for SqliteStore {
                     reason: r
                         .try_get::<Option<i32>, _>("revocation_reason")?
                         .unwrap_or(0),
+                    not_after: r.try_get("not_after")?,
                 })
             })
             .collect()

@@ -25,3 +25,8 @@ CREATE TABLE leases (
     holder     TEXT   NOT NULL,
     expires_at BIGINT NOT NULL
 );
+
+-- What a CRL build reads, in the order it reads it, without touching the table rows.
+CREATE INDEX certificates_revoked_by_issuer
+    ON certificates (issuer_id, serial_hex, revoked_at, revocation_reason, revocation_seq, not_after)
+    WHERE status = 'revoked';

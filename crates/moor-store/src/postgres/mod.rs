@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Connection, Row, SqlSafeStr};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::write_job::{Done, Job, Op};
@@ -82,6 +82,12 @@ impl PostgresStore {
     /// the schema up to date.
     pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("mooring");
+        // One plain connection first: a server that is down or refuses us fails here at
+        // once with its own error, instead of after the pool's acquire timeout.
+        sqlx::PgConnection::connect_with(&options)
+            .await?
+            .close()
+            .await?;
         let pool = PgPoolOptions::new()
             .max_connections(READERS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -320,7 +326,7 @@ impl Store for PostgresStore {
     ) -> Result<Vec<RevokedEntry>, StoreError> {
         // COLLATE "C": byte order, the same order as SQLite's (hex is ASCII).
         let rows = sqlx::query(
-            "SELECT serial_hex, revoked_at, revocation_reason, revocation_seq FROM certificates \
+            "SELECT serial_hex, revoked_at, revocation_reason, revocation_seq, not_after FROM certificates \
              WHERE status = 'revoked' AND issuer_id = $1 AND not_after >= $2 \
              ORDER BY serial_hex COLLATE \"C\"",
         )
@@ -339,6 +345,7 @@ impl Store for PostgresStore {
                         .try_get::<Option<i32>, _>("revocation_reason")?
                         .unwrap_or(0),
                     revocation_seq: r.try_get::<Option<i64>, _>("revocation_seq")?.unwrap_or(0),
+                    not_after: r.try_get("not_after")?,
                 })
             })
             .collect()
@@ -448,7 +455,7 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(
-            "SELECT revocation_seq, serial_hex, issuer_id, revoked_at, revocation_reason \
+            "SELECT revocation_seq, serial_hex, issuer_id, revoked_at, revocation_reason, not_after \
              FROM certificates WHERE revocation_seq > $1 ORDER BY revocation_seq LIMIT $2",
         )
         .bind(after_seq)
@@ -467,6 +474,7 @@ impl Store for PostgresStore {
                     reason: r
                         .try_get::<Option<i32>, _>("revocation_reason")?
                         .unwrap_or(0),
+                    not_after: r.try_get("not_after")?,
                 })
             })
             .collect()

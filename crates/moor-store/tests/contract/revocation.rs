@@ -294,6 +294,7 @@ pub async fn revocations_since_in_seq_order_across_two_stores(b: Backend) {
                     issuer_id: "default".into(),
                     revoked_at: NOW + i as i64,
                     reason: (i % 10) as i32,
+                    not_after: e.not_after,
                 }
             );
         }
