@@ -3,8 +3,10 @@
 
 use std::time::Instant;
 
-use moor_authority::crl::build_crl;
+use moor_authority::crl::sign_crl;
 use moor_core::KeyAlgorithm;
+use moor_core::crl::CrlEntry;
+use moor_core::serial::Serial;
 use moor_keys::{RcgenSigner, SoftwareKey};
 use moor_store::RevokedEntry;
 
@@ -37,16 +39,35 @@ fn main() {
                 revoked_at: 1_700_000_000 + i as i64,
                 reason: (i % 6) as i32,
                 revocation_seq: i as i64 + 1,
+                not_after: 1_900_000_000,
             })
             .collect();
         let t = Instant::now();
-        let der = build_crl(
+        // What the builder does per build: decoded serials in, encode + sign.
+        let serials: Vec<Serial> = entries
+            .iter()
+            .map(|e| Serial::from_hex(&e.serial_hex).expect("hex"))
+            .collect();
+        let list: Vec<CrlEntry<'_>> = entries
+            .iter()
+            .zip(&serials)
+            .map(|(e, s)| CrlEntry {
+                serial: s.as_bytes(),
+                revoked_at: e.revoked_at,
+                reason: e.reason,
+            })
+            .collect();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let der = sign_crl(
             &ca,
             &ca_der,
-            facts.ski.clone(),
+            &facts.ski,
             1,
-            time::OffsetDateTime::now_utc(),
-            &entries,
+            None,
+            Some("http://127.0.0.1:8080/crl/bench-delta.crl"),
+            now,
+            now + 7 * 86_400,
+            &list,
         )
         .expect("crl");
         println!(

@@ -22,6 +22,8 @@ pub struct Config {
     /// Base URL written into certificates for OCSP, caIssuers and the CRL distribution
     /// point. Plain HTTP, as RFC 5280 §4.2.1.13 / §4.2.2.1 and the Baseline Requirements expect.
     pub revocation_url: String,
+    /// nextUpdate − thisUpdate of CRLs (`7d` by default; 1 hour to 10 days).
+    pub crl_validity: String,
     /// The database: a SQLite file relative to the home (embedded, one node), or a
     /// `postgres://user[:password]@host[:port]/db` URL (several nodes share it).
     pub database: String,
@@ -38,6 +40,7 @@ impl Default for Config {
             public_url: "https://localhost:8443".into(),
             http_listen: "127.0.0.1:8080".into(),
             revocation_url: "http://127.0.0.1:8080".into(),
+            crl_validity: "7d".into(),
             database: "mooring.db".into(),
             passphrase_file: "ca-passphrase".into(),
             profiles: BTreeMap::new(),

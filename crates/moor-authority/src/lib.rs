@@ -15,8 +15,11 @@ pub mod issue;
 pub mod metrics;
 pub mod ocsp;
 pub mod requester;
+pub mod revocation_feed;
 pub mod revoke;
 mod signing;
+#[cfg(test)]
+mod test_fixture;
 pub mod trust_anchor;
 
 use std::collections::{BTreeMap, HashMap};
@@ -41,8 +44,18 @@ pub struct Authority {
     token_cache: RwLock<HashMap<String, Vec<u8>>>,
     /// SHA-256 (hex) of every CA public key: never certified for a subscriber.
     ca_key_hashes: std::collections::HashSet<String>,
-    /// The cached CRL of each online issuer, behind a lock so one request builds it.
-    crl_locks: HashMap<String, tokio::sync::Mutex<Option<Arc<crl::CachedCrl>>>>,
+    /// The CRLs of each online issuer, behind a lock so one task builds them.
+    crl_slots: HashMap<String, tokio::sync::Mutex<crl::CrlSlot>>,
+    /// Wakes the CRL builder after a revocation.
+    crl_wake: tokio::sync::Notify,
+    /// This node's place in the database's revocation order.
+    revocation_feed: revocation_feed::RevocationFeed,
+    /// This process among the nodes sharing the database (lease holder name).
+    node_id: String,
+    /// Whether this node held the CRL builder lease when it last asked.
+    crl_builder: std::sync::atomic::AtomicBool,
+    /// nextUpdate − thisUpdate of the CRLs this node builds.
+    crl_validity: std::time::Duration,
     /// CertID hashes of each online issuer, for the OCSP responder.
     ocsp_issuers: Vec<moor_core::ocsp::OcspIssuer>,
     /// OCSP: delegated responder certificates and the pre-signed response cache.
@@ -86,10 +99,11 @@ impl Authority {
             .iter()
             .filter_map(|r| trust_anchor::spki_sha256_of_cert(&r.cert_der))
             .collect();
-        let crl_locks = issuers
+        let crl_slots = issuers
             .keys()
-            .map(|k| (k.clone(), tokio::sync::Mutex::new(None)))
+            .map(|k| (k.clone(), tokio::sync::Mutex::new(crl::CrlSlot::default())))
             .collect();
+        let node_id = node_id()?;
         let ocsp_issuers = issuers
             .values()
             .map(|i| moor_core::ocsp::OcspIssuer::from_cert_der(&i.facts.id, &i.facts.cert_der))
@@ -105,7 +119,12 @@ impl Authority {
             clock,
             token_cache: RwLock::new(HashMap::new()),
             ca_key_hashes,
-            crl_locks,
+            crl_slots,
+            crl_wake: tokio::sync::Notify::new(),
+            revocation_feed: revocation_feed::RevocationFeed::default(),
+            node_id,
+            crl_builder: std::sync::atomic::AtomicBool::new(false),
+            crl_validity: crl::CRL_VALIDITY,
             ocsp_issuers,
             ocsp,
             blocked_keys: RwLock::new(std::collections::HashSet::new()),
@@ -173,6 +192,42 @@ impl Authority {
 
     pub(crate) fn now_unix(&self) -> i64 {
         self.clock.now().unix_timestamp()
+    }
+}
+
+/// A name for this process among the nodes of a deployment: host, pid and 64 random bits.
+fn node_id() -> Result<String, AuthorityError> {
+    let mut r = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut r)
+        .map_err(|_| AuthorityError::Internal("the OS random generator failed".into()))?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "node".into());
+    Ok(format!("{host}/{}/{}", std::process::id(), hex::encode(r)))
+}
+
+impl Authority {
+    /// Set nextUpdate − thisUpdate of CRLs: at least an hour (they are rebuilt daily and
+    /// after every revocation), at most the 10 days the Baseline Requirements allow.
+    pub fn set_crl_validity(
+        &mut self,
+        validity: std::time::Duration,
+    ) -> Result<(), AuthorityError> {
+        if validity < std::time::Duration::from_secs(3_600)
+            || validity > std::time::Duration::from_secs(10 * 86_400)
+        {
+            return Err(AuthorityError::Config(format!(
+                "crl_validity must be between 1h and 10d, not {} s",
+                validity.as_secs()
+            )));
+        }
+        self.crl_validity = validity;
+        Ok(())
+    }
+
+    /// This process's name among the nodes sharing the database.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 }
 

@@ -81,6 +81,10 @@ impl Authority {
         if reason == KEY_COMPROMISE {
             self.revoke_key(who, &rec, now).await?;
         }
+        // Committed: this node's OCSP answers and CRLs reflect it before the caller hears back.
+        if let Err(error) = self.catch_up_revocations().await {
+            tracing::warn!(%error, "revocation committed but the revocation feed could not be read; the follower retries");
+        }
         Ok(rec)
     }
 

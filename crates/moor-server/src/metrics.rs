@@ -23,6 +23,11 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         "# HELP mooring_crl_age_seconds Seconds since the current CRL's thisUpdate.\n# TYPE mooring_crl_age_seconds gauge"
     );
     let stats = a.crl_stats().await;
+    let _ = writeln!(
+        out,
+        "# HELP mooring_crl_builder 1 if this node holds the CRL builder lease (one node of a deployment does).\n# TYPE mooring_crl_builder gauge\nmooring_crl_builder {}",
+        u8::from(a.is_crl_builder())
+    );
     for (id, age, _, _) in &stats {
         let _ = writeln!(out, "mooring_crl_age_seconds{{issuer=\"{id}\"}} {age}");
     }

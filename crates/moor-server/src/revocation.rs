@@ -17,19 +17,29 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// `/crl/{issuer}.crl`: the issuer's current full CRL, DER (the CRL distribution point
-/// written into its certificates).
+/// written into its certificates); `/crl/{issuer}-delta.crl`: its delta CRL (the
+/// freshestCRL pointer of the full one).
 async fn crl(
     State(s): State<AppState>,
     Path(file): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
-    let id = file
+    let name = file
         .strip_suffix(".crl")
         .ok_or_else(|| ApiError::not_found("no such CRL"))?;
+    let (id, delta) = match name.strip_suffix("-delta") {
+        Some(id) if s.authority.issuer_cert(name).is_none() => (id, true),
+        _ => (name, false),
+    };
     if s.authority.issuer_cert(id).is_none() {
         return Err(ApiError::not_found("no such CRL"));
     }
-    let crl = s.authority.crl(id).await?;
-    let max_age = format!("public, max-age={}", 300);
+    let crl = if delta {
+        s.authority.delta_crl(id).await?
+    } else {
+        s.authority.crl(id).await?
+    };
+    // A CRL changes after every revocation: caches may keep it only briefly.
+    let max_age = format!("public, max-age={}", 60);
     Ok((
         [
             (header::CONTENT_TYPE, "application/pkix-crl".to_string()),

@@ -156,6 +156,13 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
     let key = moor_keys::load_key_file(&env.home.server_key_path(), &pass, None)?;
     let pkcs8 = key.to_pkcs8_der()?;
     let auth = Arc::new(auth);
+    // Revocations made by any node reach this one's OCSP answers and CRLs through the
+    // revocation feed; one node at a time (the CRL lease holder) builds the CRLs.
+    auth.catch_up_revocations()
+        .await
+        .context("cannot read the revocation feed")?;
+    tokio::spawn(auth.clone().follow_revocations());
+    tokio::spawn(auth.clone().maintain_crls());
     let roots: Vec<Vec<u8>> = auth.roots().iter().map(|r| r.to_vec()).collect();
     let root_refs: Vec<&[u8]> = roots.iter().map(|r| r.as_slice()).collect();
     let tls =
@@ -176,6 +183,7 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
     );
     println!("  health:       {url}/health");
     println!("  data:         {}", env.home.dir.display());
+    println!("  database:     {}", env.database.display());
     let http_listen = a
         .http_listen
         .unwrap_or_else(|| env.config.http_listen.clone());
@@ -199,7 +207,7 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
         trust_anchor::write_atomic(f, text.as_bytes(), 0o644)?;
     }
     let public = moor_server::public_app(auth.clone());
-    let app = moor_server::app(auth);
+    let app = moor_server::app(auth.clone());
     let http_task = async move {
         match http {
             Some(l) => axum::serve(l, public).await,
@@ -211,6 +219,8 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
         r = http_task => r?,
         _ = shutdown_signal() => eprintln!("shutting down"),
     }
+    // Another node may build the CRLs at once instead of waiting for the lease to lapse.
+    auth.release_crl_lease().await;
     Ok(ExitCode::SUCCESS)
 }
 

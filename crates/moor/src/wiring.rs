@@ -115,7 +115,7 @@ pub async fn authority(env: &Env, pass: &Passphrase) -> Result<Authority> {
         }
         usable.insert(name, p);
     }
-    let auth = Authority::new(
+    let mut auth = Authority::new(
         env.store.clone(),
         records,
         loaded,
@@ -123,6 +123,14 @@ pub async fn authority(env: &Env, pass: &Passphrase) -> Result<Authority> {
         env.config.revocation_url.clone(),
         env.clock.clone(),
     )?;
+    let crl_validity =
+        moor_core::profile::parse_duration(&env.config.crl_validity).with_context(|| {
+            format!(
+                "crl_validity = {:?} in mooring.toml is not a duration like 7d or 36h",
+                env.config.crl_validity
+            )
+        })?;
+    auth.set_crl_validity(crl_validity)?;
     auth.load_blocked_keys().await?;
     Ok(auth)
 }
@@ -358,6 +366,10 @@ pub const DEFAULT_CONFIG: &str = r#"# Mooring configuration. Every field has a s
 # Base URL written into certificates for OCSP, caIssuers and CRL distribution points
 # (plain HTTP, as RFC 5280 and the Baseline Requirements expect).
 # revocation_url = "http://127.0.0.1:8080"
+
+# How long each CRL is valid (nextUpdate - thisUpdate); CRLs are rebuilt after every
+# revocation and daily anyway. 1h to 10d.
+# crl_validity = "7d"
 
 # Database: a SQLite file (relative to this directory), or a PostgreSQL URL
 # (postgres://user:password@host:5432/mooring) that several nodes share.
