@@ -5,9 +5,12 @@
 
 mod api;
 mod cli;
+mod consistency;
+mod delta_crl;
 mod durability;
 mod harness;
 mod issuance;
+mod multinode;
 mod ocsp;
 mod refusals;
 mod revocation;
