@@ -13,6 +13,9 @@
 #   BENCH_OUT          output directory [target/bench/issuance-<timestamp>]
 #   MOOR_BIN           moor binary to use instead of building target/release/moor
 #   BENCH_MOOR_LOG     RUST_LOG for the moor server [warn]
+#   BENCH_DATABASE     Mooring's store: sqlite, postgres, or "sqlite postgres" for both
+#                      (postgres: a throwaway cluster from scripts/postgres, one database
+#                      per algorithm) [sqlite]
 # Everything binds to 127.0.0.1 only; every wait and every wrk run is bounded.
 set -euo pipefail
 
@@ -38,6 +41,10 @@ for c in "${CONCS[@]}"; do
 done
 OUT=${BENCH_OUT:-$REPO/target/bench/issuance-$(date +%Y%m%dT%H%M%S)}
 PASSPHRASE=bench-only-passphrase-not-secret
+read -r -a DATABASES <<<"${BENCH_DATABASE:-sqlite}"
+for db in "${DATABASES[@]}"; do
+  [[ $db == sqlite || $db == postgres ]] || { echo "BENCH_DATABASE: '$db' is neither sqlite nor postgres" >&2; exit 2; }
+done
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -83,6 +90,9 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$p" 2>/dev/null || true
   done
+  if [[ -n ${MOORING_TEST_POSTGRES_DIR:-} ]]; then
+    bash "$REPO/scripts/postgres" stop "$MOORING_TEST_POSTGRES_DIR" || true
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -133,11 +143,18 @@ fi
 # intermediate with the benchmarked algorithm, and a profile "bench" (tls-server's
 # settings) issues from it. `init --algorithm ed25519|ml-dsa-*` alone is refused: the
 # built-in public-tls profile would then be signed by a non-BR algorithm.
-moor_init() { # moor_init HOME ALG
+moor_init() { # moor_init HOME ALG DB
   export MOORING_CA_PASSPHRASE=$PASSPHRASE
+  local database=""
+  if [[ $3 == postgres ]]; then
+    local name="bench_${2//-/_}_$RANDOM"
+    psql "$MOORING_TEST_POSTGRES" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $name" || return 1
+    database="database = \"${MOORING_TEST_POSTGRES%/*}/$name\""
+    mkdir -p "$1" && printf '%s\n' "$database" >"$1/mooring.toml"
+  fi
   timeout 300 "$MOOR" init --home "$1" || return 1
   timeout 300 "$MOOR" ca add-issuer --home "$1" --id bench --algorithm "$2" --new-root || return 1
-  cat >"$1/mooring.toml" <<'TOML'
+  { [[ -n $database ]] && printf '%s\n\n' "$database"; cat; } >"$1/mooring.toml" <<'TOML'
 [profiles.bench]
 issuer = "bench"
 default_lifetime = "90d"
@@ -184,17 +201,18 @@ EOF
     || { log "$name: issued certificate lacks DNS:bench.example.com"; return 1; }
 }
 
-start_moor() { # start_moor ALG
-  local alg=$1 port code deadline ready=""
-  local home="$OUT/moor-$alg"
+start_moor() { # start_moor ALG DB (sqlite | postgres)
+  local alg=$1 db=$2 port code deadline ready=""
+  local impl=moor; [[ $db == postgres ]] && impl=moor-pg
+  local home="$OUT/$impl-$alg"
   rm -rf "$home"
-  log "moor[$alg]: init"
-  moor_init "$home" "$alg" >"$OUT/moor-$alg.init.log" 2>&1 || {
-    log "moor[$alg]: 'moor init --home $home --algorithm $alg' failed: $(tail -5 "$OUT/moor-$alg.init.log")"
+  log "$impl[$alg]: init"
+  moor_init "$home" "$alg" "$db" >"$OUT/$impl-$alg.init.log" 2>&1 || {
+    log "$impl[$alg]: 'moor init --home $home --algorithm $alg' failed: $(tail -5 "$OUT/$impl-$alg.init.log")"
     return 1
   }
   port=$(free_port)
-  (moor_serve "$home" "$port") >"$OUT/moor-$alg.serve.log" 2>&1 &
+  (moor_serve "$home" "$port") >"$OUT/$impl-$alg.serve.log" 2>&1 &
   SRV_PID=$!
   PIDS+=("$SRV_PID")
   SRV_URL="https://127.0.0.1:$port/api/v1/certificates"
@@ -203,15 +221,15 @@ start_moor() { # start_moor ALG
   deadline=$((SECONDS + 60))
   while ((SECONDS < deadline)); do
     if ! kill -0 "$SRV_PID" 2>/dev/null; then
-      log "moor[$alg]: server exited during start-up: $(tail -10 "$OUT/moor-$alg.serve.log")"
+      log "$impl[$alg]: server exited during start-up: $(tail -10 "$OUT/$impl-$alg.serve.log")"
       return 1
     fi
     if [[ -z $SRV_CACERT ]]; then
       if [[ -s $home/roots.pem ]]; then
         SRV_CACERT="$home/roots.pem"
-      elif curl -sfk --max-time 5 -o "$OUT/moor-$alg.roots.pem" "https://127.0.0.1:$port/roots.pem" 2>/dev/null \
-        && grep -q 'BEGIN CERTIFICATE' "$OUT/moor-$alg.roots.pem"; then
-        SRV_CACERT="$OUT/moor-$alg.roots.pem"
+      elif curl -sfk --max-time 5 -o "$OUT/$impl-$alg.roots.pem" "https://127.0.0.1:$port/roots.pem" 2>/dev/null \
+        && grep -q 'BEGIN CERTIFICATE' "$OUT/$impl-$alg.roots.pem"; then
+        SRV_CACERT="$OUT/$impl-$alg.roots.pem"
       fi
     fi
     if [[ -n $SRV_CACERT ]]; then
@@ -228,17 +246,17 @@ start_moor() { # start_moor ALG
   done
   if [[ -z $ready ]]; then
     code=$(curl -sk --max-time 5 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$port/health" 2>/dev/null) || code=000
-    log "moor[$alg]: not healthy within 60 s (roots: ${SRV_CACERT:-none}; /health without TLS verification: $code): $(tail -5 "$OUT/moor-$alg.serve.log")"
+    log "$impl[$alg]: not healthy within 60 s (roots: ${SRV_CACERT:-none}; /health without TLS verification: $code): $(tail -5 "$OUT/$impl-$alg.serve.log")"
     return 1
   fi
-  [[ -s $SRV_TOKEN_FILE ]] || { log "moor[$alg]: $SRV_TOKEN_FILE missing or empty"; return 1; }
+  [[ -s $SRV_TOKEN_FILE ]] || { log "$impl[$alg]: $SRV_TOKEN_FILE missing or empty"; return 1; }
   if [[ $ready == unverified ]]; then
-    log "moor[$alg]: healthy on 127.0.0.1:$port (TLS chain NOT verified: OpenSSL 3.0 lacks ML-DSA)"
+    log "$impl[$alg]: healthy on 127.0.0.1:$port (TLS chain NOT verified: OpenSSL 3.0 lacks ML-DSA)"
     SRV_CACERT=insecure
   else
-    log "moor[$alg]: healthy on 127.0.0.1:$port"
+    log "$impl[$alg]: healthy on 127.0.0.1:$port"
   fi
-  sanity_issue "moor-$alg" "$SRV_URL" 201 "$OUT/moor-body.json" "$SRV_CACERT" "$SRV_TOKEN_FILE"
+  sanity_issue "$impl-$alg" "$SRV_URL" 201 "$OUT/moor-body.json" "$SRV_CACERT" "$SRV_TOKEN_FILE"
 }
 
 cfssl_keyspec() { # ALG -> "algo size" or "" when cfssl has no such CA key type
@@ -324,19 +342,33 @@ declare -A STATUS=()   # "impl/alg" -> n/a | not run | failed: ... | ok
 sides=1; [[ $MODE == all ]] && sides=2
 log "plan: ${#ALGS[@]} algorithms x ${#CONCS[@]} concurrencies x $RUNS runs x ${DURATION} s, $sides side(s): at most $(( ${#ALGS[@]} * ${#CONCS[@]} * RUNS * DURATION * sides / 60 + 1 )) min of load"
 
+if want_moor && [[ " ${DATABASES[*]} " == *" postgres "* ]]; then
+  PG_ENV=$(bash "$REPO/scripts/postgres" start) || die "could not start PostgreSQL (scripts/postgres)"
+  eval "$PG_ENV"
+  log "PostgreSQL for moor-pg: $MOORING_TEST_POSTGRES"
+fi
+IMPLS=()
+for db in "${DATABASES[@]}"; do
+  if [[ $db == postgres ]]; then IMPLS+=(moor-pg); else IMPLS+=(moor); fi
+done
+
 for alg in "${ALGS[@]}"; do
-  MOOR_PID="" CFSSL_PID=""
-  if want_moor; then
-    if start_moor "$alg"; then
-      MOOR_PID=$SRV_PID MOOR_URL=$SRV_URL MOOR_TOKEN=$SRV_TOKEN_FILE STATUS[moor/$alg]=ok
+  declare -A MPID=() MURL=() MTOKEN=()
+  CFSSL_PID=""
+  for db in "${DATABASES[@]}"; do
+    impl=moor; [[ $db == postgres ]] && impl=moor-pg
+    if want_moor; then
+      if start_moor "$alg" "$db"; then
+        MPID[$impl]=$SRV_PID MURL[$impl]=$SRV_URL MTOKEN[$impl]=$SRV_TOKEN_FILE STATUS[$impl/$alg]=ok
+      else
+        STATUS[$impl/$alg]=failed; FAILED=1
+        if [[ -n ${SRV_PID:-} ]]; then stop_pid "$SRV_PID"; fi
+      fi
     else
-      STATUS[moor/$alg]=failed; FAILED=1
-      if [[ -n ${SRV_PID:-} ]]; then stop_pid "$SRV_PID"; fi
+      STATUS[$impl/$alg]="not run"
     fi
-  else
-    STATUS[moor/$alg]="not run"
-  fi
-  SRV_PID=""
+    SRV_PID=""
+  done
   if want_cfssl; then
     if [[ -z $(cfssl_keyspec "$alg") ]]; then
       STATUS[cfssl/$alg]="n/a"
@@ -353,15 +385,16 @@ for alg in "${ALGS[@]}"; do
   # Interleave the two servers run by run, so drift on a noisy machine hits both alike.
   for run in $(seq "$RUNS"); do
     for conc in "${CONCS[@]}"; do
-      if [[ -n $MOOR_PID ]]; then
-        wrk_point moor "$alg" "$conc" "$run" "$MOOR_URL" 201 "$OUT/moor-body.json" "$MOOR_TOKEN" "$MOOR_PID"
-      fi
+      for impl in "${!MPID[@]}"; do
+        wrk_point "$impl" "$alg" "$conc" "$run" "${MURL[$impl]}" 201 "$OUT/moor-body.json" "${MTOKEN[$impl]}" "${MPID[$impl]}"
+      done
       if [[ -n $CFSSL_PID ]]; then
         wrk_point cfssl "$alg" "$conc" "$run" "$CFSSL_URL" 200 "$OUT/cfssl-body.json" "" "$CFSSL_PID"
       fi
     done
   done
-  if [[ -n $MOOR_PID ]]; then stop_pid "$MOOR_PID"; fi
+  for impl in "${!MPID[@]}"; do stop_pid "${MPID[$impl]}"; done
+  unset MPID MURL MTOKEN
   if [[ -n $CFSSL_PID ]]; then stop_pid "$CFSSL_PID"; fi
 done
 
@@ -376,9 +409,10 @@ else
 fi
 cfssl_ver=$(cfssl version 2>/dev/null | awk '/^Version/ {print $2}' || true)
 python3 - "$RUNS_TSV" "$MODE" "$DURATION" "$RUNS" "$(nproc) cores, ${cpu:-unknown CPU}" "$moor_rev" "${cfssl_ver:-?}" \
-  "${ALGS[*]}" "${CONCS[*]}" "$OUT/status.tsv" "${BENCH_MOOR_LOG:-warn}" <<'EOF' | tee "$OUT/results.md"
+  "${ALGS[*]}" "${CONCS[*]}" "$OUT/status.tsv" "${BENCH_MOOR_LOG:-warn}" "${IMPLS[*]}" <<'EOF' | tee "$OUT/results.md"
 import csv, statistics, sys
-tsv, mode, dur, runs, machine, rev, cfver, algs, concs, status_tsv, moor_log = sys.argv[1:]
+tsv, mode, dur, runs, machine, rev, cfver, algs, concs, status_tsv, moor_log, impls = sys.argv[1:]
+impls = impls.split()
 status = dict(line.rstrip("\n").split("\t", 1) for line in open(status_tsv) if line.strip())
 rows = {}
 for r in csv.DictReader(open(tsv), delimiter="\t"):
@@ -396,14 +430,22 @@ def cell(impl, alg, conc):
     return med, f"{med:,.0f}", f"{min(vals):,.0f}–{max(vals):,.0f}"
 
 print(f"\n### Issuance throughput, HTTPS, keep-alive ({mode}; {runs} runs x {dur} s per point, median)\n")
-print("| algorithm | concurrency | moor req/s (median) | cfssl req/s (median) | ratio moor/cfssl | moor min–max | cfssl min–max |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+names = {"moor": "moor (SQLite)", "moor-pg": "moor (PostgreSQL)"}
+head = "| algorithm | concurrency |"
+for i in impls:
+    head += f" {names[i]} req/s | ratio /cfssl | min–max |"
+head += " cfssl req/s | cfssl min–max |"
+print(head)
+print("|---|---:|" + "---:|---:|---:|" * len(impls) + "---:|---:|")
 for alg in algs.split():
     for conc in concs.split():
-        m, ms, mr = cell("moor", alg, conc)
         c, cs, cr = cell("cfssl", alg, conc)
-        ratio = f"{m / c:.2f}" if m is not None and c is not None and c > 0 else "—"
-        print(f"| {alg} | {conc} | {ms} | {cs} | {ratio} | {mr} | {cr} |")
+        line = f"| {alg} | {conc} |"
+        for i in impls:
+            m, ms, mr = cell(i, alg, conc)
+            ratio = f"{m / c:.2f}" if m is not None and c is not None and c > 0 else "—"
+            line += f" {ms} | {ratio} | {mr} |"
+        print(line + f" {cs} | {cr} |")
 print(f"\nMachine: {machine}; load generator wrk on the same machine (c=1: -t1, else -t2). "
       f"moor {rev} (RUST_LOG={moor_log}), cfssl {cfver} (-loglevel 3). "
       "Both over TLS on 127.0.0.1; ECDSA P-256 CSR with SAN bench.example.com; "
