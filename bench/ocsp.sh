@@ -9,8 +9,6 @@
 #   BENCH_RUNS           runs per point; the table shows the median [3]
 #   BENCH_CONCURRENCY    connection counts [1 16 64]
 #   BENCH_CERTS          certificates asked about, round robin (every 10th revoked) [100]
-#   BENCH_OPENSSL_MULTI  `openssl ocsp` process counts to measure (1 = the plain command,
-#                        N > 1 adds `-multi N`) [1]
 #   BENCH_OUT            output directory [target/bench/ocsp-<timestamp>]
 #   MOOR_BIN             moor binary to use instead of building target/release/moor
 #   BENCH_MOOR_LOG       RUST_LOG for the moor server [warn]
@@ -24,7 +22,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 case "${1:-}" in
-  -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
   "") ;;
   *) echo "usage: bench/ocsp.sh (no arguments; see --help)" >&2; exit 2 ;;
 esac
@@ -40,10 +38,6 @@ for c in "${CONCS[@]}"; do
 done
 NCERTS=${BENCH_CERTS:-100}
 [[ $NCERTS =~ ^[0-9]+$ && $NCERTS -ge 1 && $NCERTS -le 2000 ]] || { echo "BENCH_CERTS must be 1..2000" >&2; exit 2; }
-read -r -a MULTIS <<<"${BENCH_OPENSSL_MULTI:-1}"
-for m in "${MULTIS[@]}"; do
-  [[ $m =~ ^[0-9]+$ && $m -ge 1 && $m -le 16 ]] || { echo "BENCH_OPENSSL_MULTI: bad value '$m'" >&2; exit 2; }
-done
 PASSPHRASE=bench-only-passphrase-not-secret
 
 log() { printf '[ocsp-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -92,7 +86,7 @@ ip link set lo up
 cd "$OUT"
 
 PGIDS=()
-cleanup() { # every server runs in its own session: stop the whole group (openssl -multi forks)
+cleanup() { # every server runs in its own session: stop the whole group
   local g
   for g in "${PGIDS[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
   sleep 0.3
@@ -257,16 +251,17 @@ wrk_point() { # wrk_point CONC RUN (Mooring only)
 h2load --h1 -c1 -n "$((NCERTS * 2))" -i moor-uris.txt >"$OUT/warmup.txt" 2>&1 || true
 before=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | sed -n 's/^mooring_ocsp_requests_total{status="successful"} //p')
 
-start_openssl() { # start_openssl MULTI -> OSSL_PID
-  local multi=$1 extra=()
-  ((multi > 1)) && extra=(-multi "$multi")
+# The plain command (one process). `-multi N` is not measured: OpenSSL 3.0 then turns
+# into a syslog daemon in a session of its own, and on 2 cores shared with the load
+# generator it would have no spare core anyway.
+start_openssl() { # -> OSSL_PID
   setsid openssl ocsp -index index.txt -port "$OSSL_PORT" -rsigner ossl-rcert.pem -rkey ossl-rkey.pem \
-    -CA "$ISSUER" -ndays 1 "${extra[@]}" >"$OUT/openssl-m$multi.log" 2>&1 &
+    -CA "$ISSUER" -ndays 1 >"$OUT/openssl.log" 2>&1 &
   OSSL_PID=$!
   PGIDS+=("$OSSL_PID")
   local deadline=$((SECONDS + 20))
   until curl -s --max-time 2 -o /dev/null "$(sed -n 1p ossl-uris.txt)"; do
-    kill -0 "$OSSL_PID" 2>/dev/null || die "openssl ocsp exited: $(tail -3 "$OUT/openssl-m$multi.log")"
+    kill -0 "$OSSL_PID" 2>/dev/null || die "openssl ocsp exited: $(tail -3 "$OUT/openssl.log")"
     ((SECONDS < deadline)) || die "openssl ocsp not answering within 20 s"
     sleep 0.2
   done
@@ -276,18 +271,16 @@ for run in $(seq "$RUNS"); do
   for conc in "${CONCS[@]}"; do
     h2load_point moor "$conc" "$run" moor-uris.txt duration
     wrk_point "$conc" "$run"
-    for multi in "${MULTIS[@]}"; do
-      start_openssl "$multi"
-      if [[ $run == 1 && $conc == "${CONCS[0]}" ]]; then
-        check "openssl-m$multi" ossl-uris.txt || die "openssl's responses do not verify"
-      fi
-      # h2load's -D mode hangs on HTTP/1.0 connection-close answers: count mode, sized
-      # from a short calibration to last about BENCH_DURATION.
-      h2load_measure "calibrate-m$multi-c$conc-r$run" "$conc" ossl-uris.txt count 2000
-      n=$(python3 -c "import sys; r=float(sys.argv[1] or 1000); print(max(2000, int(r * $DURATION)))" "${RPS:-}")
-      h2load_point "openssl-m$multi" "$conc" "$run" ossl-uris.txt count "$n"
-      stop_group "$OSSL_PID"
-    done
+    start_openssl
+    if [[ $run == 1 && $conc == "${CONCS[0]}" ]]; then
+      check openssl ossl-uris.txt || die "openssl's responses do not verify"
+    fi
+    # h2load's -D mode hangs on HTTP/1.0 connection-close answers: count mode, sized
+    # from a short calibration to last about BENCH_DURATION.
+    h2load_measure "calibrate-c$conc-r$run" "$conc" ossl-uris.txt count 2000
+    n=$(python3 -c "import sys; r=float(sys.argv[1] or 1000); print(max(2000, int(r * $DURATION)))" "${RPS:-}")
+    h2load_point openssl "$conc" "$run" ossl-uris.txt count "$n"
+    stop_group "$OSSL_PID"
   done
 done
 after=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | sed -n 's/^mooring_ocsp_requests_total{status="successful"} //p')
@@ -297,10 +290,10 @@ stop_group "$MOOR_PID"
 
 # ------------------------------------------------------------------ table ----
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
-python3 - "$RUNS_TSV" "$DURATION" "$RUNS" "$(nproc) cores, ${cpu:-unknown CPU}" "$REV" "${CONCS[*]}" "${MULTIS[*]}" "$NCERTS" \
+python3 - "$RUNS_TSV" "$DURATION" "$RUNS" "$(nproc) cores, ${cpu:-unknown CPU}" "$REV" "${CONCS[*]}" "$NCERTS" \
   "$(openssl version | awk '{print $2}')" <<'EOF' | tee "$OUT/results.md"
 import csv, statistics, sys
-tsv, dur, runs, machine, rev, concs, multis, ncerts, osslver = sys.argv[1:]
+tsv, dur, runs, machine, rev, concs, ncerts, osslver = sys.argv[1:]
 rows = {}
 for r in csv.DictReader(open(tsv), delimiter="\t"):
     rows.setdefault((r["impl"], r["concurrency"]), []).append(r["req_per_s"])
@@ -308,28 +301,18 @@ def med(impl, conc):
     v = rows.get((impl, conc), [])
     ok = [float(x) for x in v if x != "ERR"]
     if not v or len(ok) != len(v):
-        return None, "FAILED" if v else "—"
+        return None, "FAILED" if v else "—", ""
     m = statistics.median(ok)
-    return m, f"{m:,.0f}"
-multis = multis.split()
-head = "| connections | moor req/s (h2load) | moor req/s (wrk) |"
-sep = "|---:|---:|---:|"
-for m in multis:
-    name = "openssl ocsp" if m == "1" else f"openssl ocsp -multi {m}"
-    head += f" {name} req/s | moor/openssl |"
-    sep += "---:|---:|"
+    return m, f"{m:,.0f}", f"{min(ok):,.0f}–{max(ok):,.0f}"
 print(f"\n### OCSP GET, cached responses ({runs} runs x {dur} s per point, median)\n")
-print(head)
-print(sep)
+print("| connections | moor req/s (h2load) | min–max | moor req/s (wrk) | openssl ocsp req/s | min–max | moor/openssl |")
+print("|---:|---:|---:|---:|---:|---:|---:|")
 for c in concs.split():
-    mh, mhs = med("moor", c)
-    _, mws = med("moor-wrk", c)
-    line = f"| {c} | {mhs} | {mws} |"
-    for m in multis:
-        o, os_ = med(f"openssl-m{m}", c)
-        ratio = f"{mh / o:.1f}x" if mh and o else "—"
-        line += f" {os_} | {ratio} |"
-    print(line)
+    mh, mhs, mhr = med("moor", c)
+    _, mws, _ = med("moor-wrk", c)
+    o, os_, orr = med("openssl", c)
+    ratio = f"{mh / o:.1f}x" if mh and o else "—"
+    print(f"| {c} | {mhs} | {mhr} | {mws} | {os_} | {orr} | {ratio} |")
 print(f"\nMachine: {machine}; load generator on the same cores (c=1: 1 thread, else 2). moor {rev}; "
       f"OpenSSL {osslver}. {ncerts} certificates (every 10th revoked), GET requests without nonce, "
       "round robin; both responders sign with a delegated P-256 responder certificate issued by the "
