@@ -22,7 +22,6 @@ pub(crate) struct Fixture {
     pub auth: Authority,
     pub clock: Arc<FixedClock>,
     /// The issuing CA certificate ("default"), DER.
-    #[allow(dead_code)]
     pub issuer_der: Vec<u8>,
     pub dir: std::path::PathBuf,
 }

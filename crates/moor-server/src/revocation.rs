@@ -105,8 +105,22 @@ async fn ocsp_get(
         .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=').as_bytes()));
     match der {
         Ok(der) => {
-            let (der, _) = s.authority.ocsp(&der).await;
-            ([(header::CONTENT_TYPE, OCSP_RESPONSE)], der).into_response()
+            let (der, outcome) = s.authority.ocsp(&der).await;
+            // RFC 5019 §6: GET responses may be cached by HTTP caches. Briefly: a
+            // revocation must reach relying parties behind a cache within a minute.
+            let cache = if outcome == moor_authority::ocsp::OcspOutcome::Answered {
+                "public, max-age=60, no-transform, must-revalidate"
+            } else {
+                "no-store"
+            };
+            (
+                [
+                    (header::CONTENT_TYPE, OCSP_RESPONSE),
+                    (header::CACHE_CONTROL, cache),
+                ],
+                der,
+            )
+                .into_response()
         }
         Err(_) => malformed(),
     }

@@ -218,7 +218,8 @@ pub trait Store: Send + Sync + 'static {
         spki_sha256: &str,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
 
-    /// Per issuer, how many valid (unrevoked) certificates expire in `[now, until)`.
+    /// Per issuer, how many valid (unrevoked) certificates expire in `[now, until)` (for
+    /// expiry alerts: the self-rotating `ocsp-responder` certificates are not counted).
     async fn expiring_counts(&self, now: i64, until: i64)
     -> Result<Vec<(String, i64)>, StoreError>;
 

@@ -505,7 +505,7 @@ impl Store for SqliteStore {
         // A range over the not_after index.
         let rows = sqlx::query(
             "SELECT issuer_id, COUNT(*) AS n FROM certificates \
-             WHERE not_after >= ?1 AND not_after < ?2 AND status = 'valid' GROUP BY issuer_id ORDER BY issuer_id",
+             WHERE not_after >= ?1 AND not_after < ?2 AND status = 'valid' AND profile <> 'ocsp-responder' GROUP BY issuer_id ORDER BY issuer_id",
         )
         .bind(now)
         .bind(until)

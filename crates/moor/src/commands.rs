@@ -162,6 +162,8 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
         .await
         .context("cannot read the revocation feed")?;
     tokio::spawn(auth.clone().follow_revocations());
+    // This node's delegated OCSP responder certificates, before the first request.
+    auth.ocsp_prepare_responders().await;
     tokio::spawn(auth.clone().maintain_crls());
     let roots: Vec<Vec<u8>> = auth.roots().iter().map(|r| r.to_vec()).collect();
     let root_refs: Vec<&[u8]> = roots.iter().map(|r| r.as_slice()).collect();

@@ -313,117 +313,18 @@ impl Authority {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-
     use moor_core::KeyAlgorithm;
-    use moor_core::clock::FixedClock;
     use moor_core::ocsp::{CertIdHash, ResponseSummary, request_der, summarize_response};
-    use moor_core::profile::Profile;
     use moor_core::serial::Serial;
-    use moor_keys::Passphrase;
     use moor_store::NewAuditEntry;
     use x509_parser::prelude::{FromDer, X509Certificate};
 
     use super::*;
-    use crate::config::Home;
-    use crate::trust_anchor::{
-        NameConstraintOptions, NewHierarchy, create_hierarchy, load_issuers,
-    };
-    use crate::{IssueRequest, Requester, SubjectSource};
-
-    static DIRS: AtomicUsize = AtomicUsize::new(0);
-
-    struct Fixture {
-        auth: Authority,
-        clock: Arc<FixedClock>,
-        issuer_der: Vec<u8>,
-        dir: std::path::PathBuf,
-    }
-
-    impl Drop for Fixture {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
-    async fn fixture(alg: KeyAlgorithm) -> Fixture {
-        let dir = std::env::temp_dir().join(format!(
-            "moor-ocsp-test-{}-{}",
-            std::process::id(),
-            DIRS.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let home = Home::new(&dir);
-        let store: Arc<dyn Store> = Arc::new(
-            moor_store::sqlite::SqliteStore::open(&dir.join("mooring.db"))
-                .await
-                .unwrap(),
-        );
-        let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
-        let pass = Passphrase::new("ocsp-test-passphrase".into());
-        create_hierarchy(
-            &home,
-            store.as_ref(),
-            &pass,
-            clock.as_ref(),
-            "cli",
-            NewHierarchy {
-                issuer_id: "default".into(),
-                algorithm: alg,
-                new_root: true,
-                parent_root: None,
-                root_key_file: None,
-                offline_root_key: None,
-                name_constraints: NameConstraintOptions::default(),
-                organization: "OCSP Test".into(),
-            },
-        )
-        .await
-        .unwrap();
-        let records = store.list_issuers().await.unwrap();
-        let loaded = load_issuers(&home, &records, &pass).unwrap();
-        let issuer_der = loaded[0].facts.cert_der.clone();
-        let profiles = Profile::builtins()
-            .into_iter()
-            .filter(|(_, p)| !p.public)
-            .collect();
-        let auth = Authority::new(
-            store,
-            records,
-            loaded,
-            profiles,
-            "http://127.0.0.1:9".into(),
-            clock.clone(),
-        )
-        .unwrap();
-        Fixture {
-            auth,
-            clock,
-            issuer_der,
-            dir,
-        }
-    }
+    use crate::test_fixture::{Fixture, fixture};
 
     impl Fixture {
         async fn issue(&self) -> Serial {
-            let issued = self
-                .auth
-                .issue(
-                    &Requester::cli(),
-                    IssueRequest {
-                        profile: "tls-server".into(),
-                        subject: SubjectSource::Generate {
-                            algorithm: KeyAlgorithm::EcdsaP256,
-                            sans: vec!["ocsp.example.com".into()],
-                            common_name: None,
-                        },
-                        lifetime: None,
-                    },
-                )
-                .await
-                .unwrap();
-            Serial::from_hex(&issued.serial).unwrap()
+            self.issue_for("ocsp.example.com", None).await
         }
 
         fn request(&self, serials: &[Serial], hash: CertIdHash, nonce: Option<&[u8]>) -> Vec<u8> {
@@ -436,10 +337,6 @@ mod tests {
             let s = summarize_response(&der).unwrap();
             assert_eq!(s.status, OcspResponseStatus::Successful);
             (der, s)
-        }
-
-        fn advance(&self, secs: i64) {
-            self.clock.advance(time::Duration::seconds(secs));
         }
     }
 

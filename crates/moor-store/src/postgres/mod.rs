@@ -416,7 +416,7 @@ impl Store for PostgresStore {
         let rows = sqlx::query(
             "SELECT issuer_id, COUNT(*) AS n FROM certificates \
              WHERE not_after >= $1 AND not_after < $2 AND status = 'valid' \
-             GROUP BY issuer_id ORDER BY issuer_id COLLATE \"C\"",
+             AND profile <> 'ocsp-responder' GROUP BY issuer_id ORDER BY issuer_id COLLATE \"C\"",
         )
         .bind(now)
         .bind(until)
