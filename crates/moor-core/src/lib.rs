@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod algorithm;
 pub mod clock;
 pub mod crl;
