@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod admin_token;
 pub mod config;
 pub mod crl;

@@ -1,0 +1,3 @@
+//! ACME (RFC 8555): the parts of the ACME server that live in the authority.
+
+pub mod validation;
