@@ -264,7 +264,11 @@ async fn list_filters_pagination_formats_and_revocation() {
             None => break,
         }
     }
-    assert_eq!(seen.len(), 26, "25 + the server certificate");
+    assert_eq!(
+        seen.len(),
+        27,
+        "25 + the server certificate + the default issuer's delegated OCSP responder"
+    );
     for s in &serials {
         assert_eq!(seen.iter().filter(|x| *x == s).count(), 1);
     }
@@ -277,7 +281,7 @@ async fn list_filters_pagination_formats_and_revocation() {
     let expiring = server.list_all(&format!("&expiring_before={soon}")).await;
     assert_eq!(expiring.len(), 1);
     assert_eq!(expiring[0]["serial"], serials[3]);
-    assert_eq!(server.list_all("&issuer=default").await.len(), 26);
+    assert_eq!(server.list_all("&issuer=default").await.len(), 27);
     assert_eq!(server.list_all("&issuer=nope").await.len(), 0);
     let (s, v) = server.get("/api/v1/certificates?status=bogus").await;
     assert_eq!((s, v["code"].as_str()), (400, Some("malformed")));
@@ -339,7 +343,8 @@ async fn list_filters_pagination_formats_and_revocation() {
         "certificateHold is refused: {v}"
     );
     assert_eq!(server.list_all("&status=revoked").await.len(), 1);
-    assert_eq!(server.list_all("&status=valid").await.len(), 25);
+    // 27 listed, one revoked.
+    assert_eq!(server.list_all("&status=valid").await.len(), 26);
 
     // The CLI sees the same store, with JSON output.
     let rows = home.moor_json(&["certs", "list", "--status", "revoked"]);

@@ -223,8 +223,17 @@ async fn every_classical_algorithm_and_profile_verifies_and_lints_clean() {
         .await;
     assert_eq!(s, 201, "{v}");
     check_cert(dir.path(), &server.roots_pem, "admin", &v);
+    let all = server.list_all("").await;
+    let responders = all
+        .iter()
+        .filter(|c| c["profile"] == "ocsp-responder")
+        .count();
     assert_eq!(
-        server.list_all("").await.len(),
+        responders, 6,
+        "one delegated OCSP responder per online issuer"
+    );
+    assert_eq!(
+        all.len() - responders,
         6 * 6 - 1 + 1 + 1,
         "every certificate is listed (plus the server's own)"
     );
