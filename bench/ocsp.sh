@@ -202,15 +202,20 @@ RUNS_TSV=$OUT/runs.tsv
 printf 'impl\tconcurrency\trun\treq_per_s\n' >"$RUNS_TSV"
 FAILED=0
 
+# HTTP/1.1 for both by default; h2load_point_h2c switches to HTTP/2 over cleartext with
+# H2_STREAMS concurrent streams per connection (Mooring only: openssl ocsp speaks HTTP/1.0).
+PROTO=(--h1)
+H2_STREAMS=${BENCH_H2_STREAMS:-100}
+
 # h2load_measure TAG CONC URI_FILE MODE(duration|count) [COUNT] -> RPS ("" on failure), FILE
 h2load_measure() {
   local tag=$1 conc=$2 uris=$3 mode=$4 count=${5:-0} ndone ok threads
   threads=$((conc < 2 ? 1 : 2))
   FILE="$OUT/h2load-$tag.txt"
   if [[ $mode == duration ]]; then
-    timeout $((DURATION + 60)) h2load --h1 -t"$threads" -c"$conc" -D "$DURATION" -i "$uris" >"$FILE" 2>&1 || true
+    timeout $((DURATION + 60)) h2load "${PROTO[@]}" -t"$threads" -c"$conc" -D "$DURATION" -i "$uris" >"$FILE" 2>&1 || true
   else
-    timeout $((DURATION * 4 + 60)) h2load --h1 -t"$threads" -c"$conc" -n "$count" -i "$uris" >"$FILE" 2>&1 || true
+    timeout $((DURATION * 4 + 60)) h2load "${PROTO[@]}" -t"$threads" -c"$conc" -n "$count" -i "$uris" >"$FILE" 2>&1 || true
   fi
   RPS=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$FILE")
   ndone=$(sed -n 's/^requests: .* \([0-9]*\) done.*/\1/p' "$FILE")
@@ -270,6 +275,9 @@ start_openssl() { # -> OSSL_PID
 for run in $(seq "$RUNS"); do
   for conc in "${CONCS[@]}"; do
     h2load_point moor "$conc" "$run" moor-uris.txt duration
+    PROTO=(-m "$H2_STREAMS")
+    h2load_point moor-h2c "$conc" "$run" moor-uris.txt duration
+    PROTO=(--h1)
     wrk_point "$conc" "$run"
     start_openssl
     if [[ $run == 1 && $conc == "${CONCS[0]}" ]]; then
@@ -305,18 +313,22 @@ def med(impl, conc):
     m = statistics.median(ok)
     return m, f"{m:,.0f}", f"{min(ok):,.0f}–{max(ok):,.0f}"
 print(f"\n### OCSP GET, cached responses ({runs} runs x {dur} s per point, median)\n")
-print("| connections | moor req/s (h2load) | min–max | moor req/s (wrk) | openssl ocsp req/s | min–max | moor/openssl |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
+print("| connections | moor req/s (h2load) | min–max | moor req/s (wrk) | moor HTTP/2 h2c req/s | min–max | openssl ocsp req/s | min–max | moor/openssl | moor h2c/openssl |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for c in concs.split():
     mh, mhs, mhr = med("moor", c)
     _, mws, _ = med("moor-wrk", c)
+    m2, m2s, m2r = med("moor-h2c", c)
     o, os_, orr = med("openssl", c)
     ratio = f"{mh / o:.1f}x" if mh and o else "—"
-    print(f"| {c} | {mhs} | {mhr} | {mws} | {os_} | {orr} | {ratio} |")
+    ratio2 = f"{m2 / o:.1f}x" if m2 and o else "—"
+    print(f"| {c} | {mhs} | {mhr} | {mws} | {m2s} | {m2r} | {os_} | {orr} | {ratio} | {ratio2} |")
 print(f"\nMachine: {machine}; load generator on the same cores (c=1: 1 thread, else 2). moor {rev}; "
       f"OpenSSL {osslver}. {ncerts} certificates (every 10th revoked), GET requests without nonce, "
       "round robin; both responders sign with a delegated P-256 responder certificate issued by the "
-      "same CA and include it. Ratio = moor (h2load) / openssl (h2load).")
+      "same CA and include it. Ratio = moor (h2load) / openssl (h2load). h2c: HTTP/2 without TLS, "
+      f"{__import__('os').environ.get('BENCH_H2_STREAMS', '100')} streams per connection (openssl ocsp "
+      "speaks only HTTP/1.0, one request per connection).")
 EOF
 log "raw runs: $RUNS_TSV; outputs and logs in $OUT"
 ((FAILED == 0)) || die "some points failed (see messages above); the table marks them FAILED"

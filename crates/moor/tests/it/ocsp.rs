@@ -520,3 +520,71 @@ async fn foreign_junk_truncated_and_oversized_requests_get_ocsp_errors() {
         .expect("post");
     assert_eq!(r.status(), 415);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_answers_over_http2_cleartext_with_cache_headers() {
+    let s = setup(1).await;
+    let req = request_der(
+        &s.issuer_der(),
+        &[serial(&s.leaves[0].0)],
+        CertIdHash::Sha1Null,
+        None,
+    )
+    .expect("req");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&req);
+    let url = format!(
+        "{}/{}",
+        s.url,
+        b64.replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D")
+    );
+    // curl speaks HTTP/2 with prior knowledge (h2c), as a caching proxy in front would.
+    let body = s.dir.join("h2.der");
+    let (code, out) = run(
+        &tool("curl"),
+        &[
+            "-sS",
+            "--http2-prior-knowledge",
+            "-D",
+            "-",
+            "-o",
+            Setup::p(&body),
+            "-w",
+            "version=%{http_version} status=%{http_code}\n",
+            &url,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("version=2 status=200"), "{out}");
+    let headers = out.to_ascii_lowercase();
+    assert!(
+        headers.contains("content-type: application/ocsp-response"),
+        "{out}"
+    );
+    assert!(
+        headers.contains("cache-control: public, max-age=60, no-transform, must-revalidate"),
+        "{out}"
+    );
+    let der = std::fs::read(&body).expect("body");
+    let (code, out) = s.openssl_verify_saved("h2-verify.der", &der);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Response verify OK") && out.contains("Cert Status: good"),
+        "{out}"
+    );
+    // Junk over GET: a malformedRequest answer, never cached by intermediaries.
+    let (code, out) = run(
+        &tool("curl"),
+        &[
+            "-sS",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            &format!("{}/AAAA", s.url),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.to_ascii_lowercase().contains("max-age"), "{out}");
+}
