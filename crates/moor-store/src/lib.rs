@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod acme;
 mod audit;
 mod error;
 pub mod postgres;
@@ -14,6 +15,10 @@ mod records;
 pub mod sqlite;
 mod write_job;
 
+pub use acme::{
+    AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeEab, AcmeIdentifier, AcmeOrder, AcmeStore,
+    PROCESSING_TAKEOVER_SECS,
+};
 pub use audit::{AuditFailure, AuditVerification, GENESIS_HASH, audit_entry_hash, verify_run};
 pub use error::StoreError;
 pub use records::*;
@@ -268,4 +273,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Give the lease up if `holder` has it (on shutdown).
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// The ACME state of this deployment (accounts, nonces, orders, …) in the same database.
+    fn acme(&self) -> &dyn AcmeStore;
 }

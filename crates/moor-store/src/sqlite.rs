@@ -11,6 +11,7 @@
 //! chain's head inside it, so several processes on one file (the server and a
 //! CLI command) serialise on SQLite's write lock and never fork the chain.
 
+mod acme;
 mod writer;
 
 use std::borrow::Cow;
@@ -28,8 +29,8 @@ use sqlx::{AssertSqlSafe, Connection, Row, SqlSafeStr};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    AdminTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord,
-    NewAuditEntry, NewCertificate, RevocationEvent, RevokedEntry, Store, StoreError,
+    AcmeStore, AdminTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord,
+    IssuerRecord, NewAuditEntry, NewCertificate, RevocationEvent, RevokedEntry, Store, StoreError,
 };
 
 pub use writer::WriteStats;
@@ -98,6 +99,13 @@ fn migrator() -> Migrator {
             MigrationType::Simple,
             include_str!("../migrations/sqlite/0005_revocation_feed_crls_leases.sql")
                 .into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            6,
+            Cow::Borrowed("acme"),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0006_acme.sql").into_sql_str(),
             false,
         ),
     ];
@@ -682,6 +690,10 @@ impl Store for SqliteStore {
             .execute(&self.side)
             .await?;
         Ok(())
+    }
+
+    fn acme(&self) -> &dyn AcmeStore {
+        self
     }
 }
 

@@ -3,6 +3,7 @@
 
 use tokio::sync::oneshot;
 
+use crate::acme::AcmeWrite;
 use crate::{
     AdminTokenRecord, AuditEntry, CertificateRecord, GENESIS_HASH, IssuerRecord, NewAuditEntry,
     NewCertificate, StoreError, audit_entry_hash,
@@ -48,6 +49,8 @@ pub(crate) enum Op {
         at: i64,
         audit: NewAuditEntry,
     },
+    /// An audited ACME state change (never on the SQLite fast path).
+    Acme(Box<AcmeWrite>),
 }
 
 /// What a committed job answers.

@@ -11,6 +11,8 @@
 //! Backend-specific tests (the SQLite writer's group commit, raw file handling) stay in
 //! `tests/sqlite.rs`.
 
+#[path = "contract/acme.rs"]
+mod acme;
 #[path = "contract/audit.rs"]
 mod audit;
 #[path = "contract/backend.rs"]
@@ -82,5 +84,19 @@ contract! {
         two_stores_keep_one_chain_and_never_a_duplicate_serial,
         leases_are_taken_renewed_expire_and_are_released,
         concurrent_try_lease_has_exactly_one_winner,
+    ],
+    acme: [
+        nonces_are_used_once_across_two_stores,
+        accounts_create_find_update_deactivate,
+        eab_binds_one_account_once,
+        key_change_moves_the_key_and_refuses_a_taken_one,
+        order_with_authorizations_and_challenges_round_trips,
+        begin_validation_happens_once_across_two_stores,
+        finish_validation_moves_authorizations_and_orders,
+        deactivated_authorization_invalidates_its_orders,
+        finalize_begins_once_and_finishes,
+        failed_or_abandoned_finalization,
+        audit_entries_of_acme_changes_are_in_order,
+        an_order_begun_on_a_store_that_dies_is_finished_on_another,
     ],
 }

@@ -10,6 +10,7 @@
 //! The schema is versioned in `migrations/postgres/` and applied (under sqlx's own
 //! advisory lock, so nodes starting together do not race) when the store opens.
 
+mod acme;
 mod writer;
 
 use std::borrow::Cow;
@@ -24,8 +25,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::write_job::{Done, Job, Op};
 use crate::{
-    AdminTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord, IssuerRecord,
-    NewAuditEntry, NewCertificate, RevocationEvent, RevokedEntry, Store, StoreError,
+    AcmeStore, AdminTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord,
+    IssuerRecord, NewAuditEntry, NewCertificate, RevocationEvent, RevokedEntry, Store, StoreError,
 };
 
 /// Pooled connections for reads.
@@ -43,13 +44,22 @@ pub(crate) const CERT_COLUMNS: &str = "id, serial_hex, issuer_id, profile, subje
 
 /// The versioned PostgreSQL migrations, embedded in the binary.
 pub fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("initial"),
-        MigrationType::Simple,
-        include_str!("../../migrations/postgres/0001_initial.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("initial"),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0001_initial.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("acme"),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0002_acme.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 pub(crate) fn db_kind(e: &sqlx::Error) -> Option<sqlx::error::ErrorKind> {
@@ -594,6 +604,10 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    fn acme(&self) -> &dyn AcmeStore {
+        self
     }
 }
 

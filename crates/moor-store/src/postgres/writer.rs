@@ -443,6 +443,14 @@ async fn apply(conn: &mut PgConnection, head: &Head, op: &Op) -> Result<(Done, H
             })?;
             (Done::Number(n), audit)
         }
+        Op::Acme(write) => {
+            let (done, changed) = super::acme::apply(conn, write).await?;
+            if !changed {
+                // A compare-and-set that lost: nothing written, nothing to audit.
+                return Ok((done, head.clone()));
+            }
+            (done, write.audit())
+        }
     };
     let entry = append(conn, head, audit).await?;
     Ok((

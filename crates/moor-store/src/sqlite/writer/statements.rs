@@ -1,5 +1,6 @@
 //! One job's statements: insert a certificate, revoke, insert an issuer or an
-//! admin token, block a key, bump a CRL number, and append its audit entry.
+//! admin token, block a key, bump a CRL number, change ACME state, and append its audit
+//! entry.
 
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteConnection;
@@ -119,6 +120,14 @@ pub(super) async fn apply(
                 _ => e.into(),
             })?;
             (Done::Number(n), audit)
+        }
+        Op::Acme(write) => {
+            let (done, changed) = super::super::acme::apply(conn, write).await?;
+            if !changed {
+                // A compare-and-set that lost: nothing written, nothing to audit.
+                return Ok((done, head.clone()));
+            }
+            (done, write.audit())
         }
     };
     let entry = append(conn, head, audit).await?;
