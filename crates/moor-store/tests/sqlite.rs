@@ -1144,7 +1144,10 @@ async fn everything_survives_reopen_and_migrations_are_idempotent() {
         (objects, migrations, journal)
     };
     let first = schema(path.clone()).await;
-    assert_eq!(first.1, vec![(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1)]);
+    assert_eq!(
+        first.1,
+        vec![(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1)]
+    );
     assert_eq!(first.2, "wal");
 
     for _ in 0..2 {
