@@ -21,7 +21,7 @@
 use std::collections::HashSet;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{Connection, Row};
+use sqlx::{AssertSqlSafe, Connection, Row};
 use tokio::sync::{mpsc, watch};
 
 use super::{CERT_COLUMNS, cert_from_row, db_kind};
@@ -105,21 +105,15 @@ async fn write_batch(
     ops: &[Op],
     careful: bool,
 ) -> Result<Option<Vec<Result<Done, StoreError>>>, sqlx::Error> {
-    let mut tx = conn.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(WRITE_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    let mut head = match sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *tx)
-        .await?
-    {
-        Some(row) => Head {
-            seq: row.try_get("seq")?,
-            hash: row.try_get("hash")?,
-        },
-        None => Head::genesis(),
-    };
+    // Round trips are what a group costs here, so: BEGIN and the lock in one (simple
+    // protocol), the chain head and the lookups in one, each bulk run's INSERTs in one, and
+    // COMMIT. No transaction guard: on an error the caller closes the connection, which
+    // ends the transaction.
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+    )))
+    .execute(&mut *conn)
+    .await?;
 
     let certs: Vec<&NewCertificate> = ops
         .iter()
@@ -128,29 +122,42 @@ async fn write_batch(
             _ => None,
         })
         .collect();
+    let serials: Vec<&str> = certs.iter().map(|c| c.serial_hex.as_str()).collect();
+    let issuers: Vec<&str> = certs.iter().map(|c| c.issuer_id.as_str()).collect();
+    let keys: Vec<&str> = certs.iter().map(|c| c.spki_sha256.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT 3 AS what, hash AS v, seq AS n FROM \
+           (SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS head \
+         UNION ALL SELECT 0, serial_hex, NULL::int8 FROM certificates WHERE serial_hex = ANY($1) \
+         UNION ALL SELECT 1, id, NULL::int8 FROM issuers WHERE id = ANY($2) \
+         UNION ALL SELECT 2, spki_sha256, NULL::int8 FROM blocked_keys WHERE spki_sha256 = ANY($3)",
+    )
+    .bind(&serials)
+    .bind(&issuers)
+    .bind(&keys)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut head = Head::genesis();
     let (mut taken, mut known, mut blocked) = (HashSet::new(), HashSet::new(), HashSet::new());
-    if !certs.is_empty() {
-        let serials: Vec<&str> = certs.iter().map(|c| c.serial_hex.as_str()).collect();
-        let issuers: Vec<&str> = certs.iter().map(|c| c.issuer_id.as_str()).collect();
-        let keys: Vec<&str> = certs.iter().map(|c| c.spki_sha256.as_str()).collect();
-        let rows = sqlx::query(
-            "SELECT 0 AS what, serial_hex AS v FROM certificates WHERE serial_hex = ANY($1) \
-             UNION ALL SELECT 1, id FROM issuers WHERE id = ANY($2) \
-             UNION ALL SELECT 2, spki_sha256 FROM blocked_keys WHERE spki_sha256 = ANY($3)",
-        )
-        .bind(&serials)
-        .bind(&issuers)
-        .bind(&keys)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in rows {
-            let what: i32 = row.try_get("what")?;
-            let v: String = row.try_get("v")?;
-            match what {
-                0 => taken.insert(v),
-                1 => known.insert(v),
-                _ => blocked.insert(v),
-            };
+    for row in rows {
+        let what: i32 = row.try_get("what")?;
+        let v: String = row.try_get("v")?;
+        match what {
+            0 => {
+                taken.insert(v);
+            }
+            1 => {
+                known.insert(v);
+            }
+            2 => {
+                blocked.insert(v);
+            }
+            _ => {
+                head = Head {
+                    seq: row.try_get("n")?,
+                    hash: v,
+                }
+            }
         }
     }
 
@@ -196,15 +203,15 @@ async fn write_batch(
             }
             continue;
         }
-        if !bulk.flush(&mut tx).await? {
-            tx.rollback().await?;
+        if !bulk.flush(conn).await? {
+            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
             return Ok(None);
         }
-        sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
-        match apply(&mut tx, &head, op).await {
+        sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+        match apply(conn, &head, op).await {
             Ok((done, next)) => {
                 sqlx::query("RELEASE SAVEPOINT job")
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
                 head = next;
                 match op {
@@ -227,17 +234,17 @@ async fn write_batch(
             }
             Err(e) => {
                 sqlx::query("ROLLBACK TO SAVEPOINT job")
-                    .execute(&mut *tx)
+                    .execute(&mut *conn)
                     .await?;
                 results.push(Err(e));
             }
         }
     }
-    if !bulk.flush(&mut tx).await? {
-        tx.rollback().await?;
+    if !bulk.flush(conn).await? {
+        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
         return Ok(None);
     }
-    tx.commit().await?;
+    sqlx::query("COMMIT").execute(&mut *conn).await?;
     Ok(Some(results))
 }
 
@@ -266,15 +273,43 @@ impl<'a> Bulk<'a> {
         entry
     }
 
-    /// Insert what is queued. False if an INSERT failed (the transaction is then aborted).
+    /// Insert what is queued, in one statement (the audit rows in a data-modifying CTE
+    /// when there are certificates too). False if it failed (the transaction is then
+    /// aborted).
     async fn flush(&mut self, conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-        if !self.audits.is_empty() {
-            let a = std::mem::take(&mut self.audits);
-            let inserted = sqlx::query(
-                "INSERT INTO audit_log (seq, ts, actor, action, subject, detail, prev_hash, hash) \
-                 SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-                 $6::text[], $7::text[], $8::text[])",
-            )
+        const AUDIT: &str = "INSERT INTO audit_log (seq, ts, actor, action, subject, detail, prev_hash, hash) \
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::text[])";
+        // WITH ORDINALITY … ORDER BY: ids follow the order of the group. Placeholders from $9.
+        const CERTS: &str = "INSERT INTO certificates (serial_hex, issuer_id, profile, subject, sans, not_before, \
+             not_after, requester, key_algorithm, fingerprint, spki_sha256, der, created_at) \
+             SELECT s, i, p, sub, sa, nb, na, r, k, f, sp, d, ca FROM UNNEST($9::text[], $10::text[], \
+             $11::text[], $12::text[], $13::text[], $14::int8[], $15::int8[], $16::text[], $17::text[], \
+             $18::text[], $19::text[], $20::bytea[], $21::int8[]) WITH ORDINALITY \
+             AS t(s, i, p, sub, sa, nb, na, r, k, f, sp, d, ca, o) ORDER BY o";
+        if self.audits.is_empty() && self.certs.is_empty() {
+            return Ok(true);
+        }
+        let a = std::mem::take(&mut self.audits);
+        let c = std::mem::take(&mut self.certs);
+        let mut sans = Vec::with_capacity(c.len());
+        for cert in &c {
+            sans.push(
+                serde_json::to_string(&cert.sans)
+                    .map_err(|e| sqlx::Error::Protocol(format!("sans do not encode: {e}")))?,
+            );
+        }
+        let sql = match (a.is_empty(), c.is_empty()) {
+            (false, true) => AUDIT.to_owned(),
+            // $1..$8 are bound (empty arrays) and unused: a certificate always comes with
+            // its audit entry, so this is only a safety net.
+            (true, false) => format!(
+                "WITH unused AS (SELECT $1::int8[], $2::int8[], $3::text[], \
+                 $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) {CERTS}"
+            ),
+            _ => format!("WITH audit AS ({AUDIT}) {CERTS}"),
+        };
+        let mut query = sqlx::query(AssertSqlSafe(sql))
             .bind(a.iter().map(|e| e.seq).collect::<Vec<_>>())
             .bind(a.iter().map(|e| e.ts).collect::<Vec<_>>())
             .bind(a.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>())
@@ -282,51 +317,31 @@ impl<'a> Bulk<'a> {
             .bind(a.iter().map(|e| e.subject.as_str()).collect::<Vec<_>>())
             .bind(a.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>())
             .bind(a.iter().map(|e| e.prev_hash.as_str()).collect::<Vec<_>>())
-            .bind(a.iter().map(|e| e.hash.as_str()).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await;
-            if let Err(error) = inserted {
-                return refused(error);
-            }
+            .bind(a.iter().map(|e| e.hash.as_str()).collect::<Vec<_>>());
+        if !c.is_empty() {
+            query = query
+                .bind(c.iter().map(|x| x.serial_hex.as_str()).collect::<Vec<_>>())
+                .bind(c.iter().map(|x| x.issuer_id.as_str()).collect::<Vec<_>>())
+                .bind(c.iter().map(|x| x.profile.as_str()).collect::<Vec<_>>())
+                .bind(c.iter().map(|x| x.subject.as_str()).collect::<Vec<_>>())
+                .bind(sans)
+                .bind(c.iter().map(|x| x.not_before).collect::<Vec<_>>())
+                .bind(c.iter().map(|x| x.not_after).collect::<Vec<_>>())
+                .bind(c.iter().map(|x| x.requester.as_str()).collect::<Vec<_>>())
+                .bind(
+                    c.iter()
+                        .map(|x| x.key_algorithm.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(c.iter().map(|x| x.fingerprint.as_str()).collect::<Vec<_>>())
+                .bind(c.iter().map(|x| x.spki_sha256.as_str()).collect::<Vec<_>>())
+                .bind(c.iter().map(|x| x.der.as_slice()).collect::<Vec<_>>())
+                .bind(c.iter().map(|x| x.created_at).collect::<Vec<_>>());
         }
-        if !self.certs.is_empty() {
-            let c = std::mem::take(&mut self.certs);
-            let mut sans = Vec::with_capacity(c.len());
-            for cert in &c {
-                sans.push(
-                    serde_json::to_string(&cert.sans)
-                        .map_err(|e| sqlx::Error::Protocol(format!("sans do not encode: {e}")))?,
-                );
-            }
-            // WITH ORDINALITY … ORDER BY: ids follow the order of the group.
-            let inserted = sqlx::query(
-                "INSERT INTO certificates (serial_hex, issuer_id, profile, subject, sans, not_before, \
-                 not_after, requester, key_algorithm, fingerprint, spki_sha256, der, created_at) \
-                 SELECT s, i, p, sub, sa, nb, na, r, k, f, sp, d, ca FROM UNNEST($1::text[], $2::text[], \
-                 $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::text[], $9::text[], \
-                 $10::text[], $11::text[], $12::bytea[], $13::int8[]) WITH ORDINALITY \
-                 AS t(s, i, p, sub, sa, nb, na, r, k, f, sp, d, ca, o) ORDER BY o",
-            )
-            .bind(c.iter().map(|x| x.serial_hex.as_str()).collect::<Vec<_>>())
-            .bind(c.iter().map(|x| x.issuer_id.as_str()).collect::<Vec<_>>())
-            .bind(c.iter().map(|x| x.profile.as_str()).collect::<Vec<_>>())
-            .bind(c.iter().map(|x| x.subject.as_str()).collect::<Vec<_>>())
-            .bind(sans)
-            .bind(c.iter().map(|x| x.not_before).collect::<Vec<_>>())
-            .bind(c.iter().map(|x| x.not_after).collect::<Vec<_>>())
-            .bind(c.iter().map(|x| x.requester.as_str()).collect::<Vec<_>>())
-            .bind(c.iter().map(|x| x.key_algorithm.as_str()).collect::<Vec<_>>())
-            .bind(c.iter().map(|x| x.fingerprint.as_str()).collect::<Vec<_>>())
-            .bind(c.iter().map(|x| x.spki_sha256.as_str()).collect::<Vec<_>>())
-            .bind(c.iter().map(|x| x.der.as_slice()).collect::<Vec<_>>())
-            .bind(c.iter().map(|x| x.created_at).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await;
-            if let Err(error) = inserted {
-                return refused(error);
-            }
+        match query.execute(&mut *conn).await {
+            Ok(_) => Ok(true),
+            Err(error) => refused(error),
         }
-        Ok(true)
     }
 }
 
