@@ -117,8 +117,12 @@ fn migrator() -> Migrator {
 /// Must be opened (and used) inside a tokio runtime: it spawns its writer task.
 pub struct SqliteStore {
     reader: SqlitePool,
-    /// One writing connection for writes outside the audit chain (stored CRLs, leases):
-    /// they never wait behind a group of issuances, and the writer's chain head is unaffected.
+    /// One writing connection for writes outside the audit chain (stored CRLs, leases, ACME
+    /// nonces): they never wait behind a group of issuances, and the writer's chain head is
+    /// unaffected. It commits with `synchronous=NORMAL` (no fsync per commit; WAL keeps the
+    /// file consistent): a power loss may forget its last writes, each of which is
+    /// recreated on demand — a nonce is answered badNonce and the client retries, a lease is
+    /// taken again, a stored CRL is rebuilt.
     side: SqlitePool,
     revoked: tokio::sync::watch::Sender<u64>,
     jobs: mpsc::Sender<Job>,
@@ -178,7 +182,7 @@ impl SqliteStore {
         let side = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .connect_with(base.clone())
+            .connect_with(base.clone().synchronous(SqliteSynchronous::Normal))
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)

@@ -74,6 +74,9 @@ pub(crate) fn db_kind(e: &sqlx::Error) -> Option<sqlx::error::ErrorKind> {
 /// Must be opened (and used) inside a tokio runtime: it spawns its writer and listener.
 pub struct PostgresStore {
     pool: PgPool,
+    /// Connections with `synchronous_commit = off` for writes that need no fsync: ACME
+    /// nonces (a crash forgets the newest; clients get badNonce and retry; never corrupt).
+    side: PgPool,
     jobs: mpsc::Sender<Job>,
     writer: tokio::task::JoinHandle<()>,
     listener: tokio::task::JoinHandle<()>,
@@ -104,6 +107,11 @@ impl PostgresStore {
             .connect_with(options.clone())
             .await?;
         migrator().run(&pool).await?;
+        let side = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone().options([("synchronous_commit", "off")]))
+            .await?;
 
         let revoked = watch::Sender::new(0u64);
         let mut listener = PgListener::connect_with(&pool).await?;
@@ -113,6 +121,7 @@ impl PostgresStore {
         let writer = tokio::spawn(writer::run(options, rx, revoked.clone()));
         Ok(PostgresStore {
             pool,
+            side,
             jobs,
             writer,
             listener,
@@ -124,6 +133,7 @@ impl PostgresStore {
     pub async fn close(self) {
         let PostgresStore {
             pool,
+            side,
             jobs,
             writer,
             listener,
@@ -134,6 +144,7 @@ impl PostgresStore {
             tracing::error!(error = %e, "postgres writer task failed");
         }
         listener.abort();
+        side.close().await;
         pool.close().await;
     }
 
