@@ -31,6 +31,49 @@ pub struct Config {
     pub passphrase_file: String,
     /// Custom profiles (and overrides of built-in ones), by name.
     pub profiles: BTreeMap<String, Profile>,
+    /// The ACME server (RFC 8555) at `/acme/{profile}/directory`.
+    pub acme: AcmeConfig,
+}
+
+/// `[acme]`: the ACME server and its validation authority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcmeConfig {
+    /// Serve ACME directories for every profile.
+    pub enabled: bool,
+    /// Port the http-01 validation connects to (80 in production).
+    pub http01_port: u16,
+    /// Port the tls-alpn-01 validation connects to (443 in production).
+    pub tlsalpn01_port: u16,
+    /// The DNS resolver every validation lookup goes through (`ip:port`).
+    pub dns_resolver: String,
+    /// Let validations connect to loopback addresses (tests only).
+    pub allow_loopback: bool,
+    /// Profiles whose validations may target private addresses (RFC 1918, ULA). Public
+    /// profiles (`public = true`) never do; by default every other profile may.
+    pub private_address_profiles: Option<Vec<String>>,
+    /// Profiles whose directory requires external account binding (RFC 8555 §7.3.4).
+    pub eab_required_profiles: Vec<String>,
+    /// `meta.termsOfService` of every directory (empty: none).
+    pub terms_of_service: String,
+    /// `meta.caaIdentities`: the CAA issuer domain names of this CA (RFC 8659).
+    pub caa_identities: Vec<String>,
+}
+
+impl Default for AcmeConfig {
+    fn default() -> Self {
+        AcmeConfig {
+            enabled: true,
+            http01_port: 80,
+            tlsalpn01_port: 443,
+            dns_resolver: "127.0.0.1:53".into(),
+            allow_loopback: false,
+            private_address_profiles: None,
+            eab_required_profiles: Vec::new(),
+            terms_of_service: String::new(),
+            caa_identities: Vec::new(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -44,6 +87,7 @@ impl Default for Config {
             database: "mooring.db".into(),
             passphrase_file: "ca-passphrase".into(),
             profiles: BTreeMap::new(),
+            acme: AcmeConfig::default(),
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum Credential {
     AdminToken { token_id: String },
     /// An mTLS client certificate of the `admin` profile, by serial.
     AdminCertificate { serial: String },
+    /// An ACME account (RFC 8555) whose challenges were validated, by account id.
+    AcmeAccount { account_id: String },
 }
 
 /// An authenticated caller.
@@ -40,11 +42,21 @@ impl Requester {
             Credential::LocalCli => "cli".into(),
             Credential::AdminToken { token_id } => format!("token:{token_id}"),
             Credential::AdminCertificate { serial } => format!("mtls:{serial}"),
+            Credential::AcmeAccount { account_id } => format!("acme:{account_id}"),
         }
     }
 
-    /// Whether this requester may administer the CA (all current credentials are admin ones).
+    /// An ACME account.
+    pub fn acme_account(account_id: &str) -> Requester {
+        Requester {
+            credential: Credential::AcmeAccount {
+                account_id: account_id.to_string(),
+            },
+        }
+    }
+
+    /// Whether this requester may administer the CA (every credential but an ACME account).
     pub fn is_admin(&self) -> bool {
-        true
+        !matches!(self.credential, Credential::AcmeAccount { .. })
     }
 }

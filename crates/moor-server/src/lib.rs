@@ -7,10 +7,13 @@
 //! - `tls`      — the TLS listener and accept loop (client certificate → request extension)
 //! - `error`    — the one place errors become JSON `{code, message, request_id}`
 //!
-//! Later front doors (ACME, EST, SCEP) are modules beside `rest`.
+//! - `acme`     — the ACME server (RFC 8555) under `/acme/{profile}/`
+//!
+//! Later front doors (EST, SCEP) are modules beside `rest`.
 
 #![forbid(unsafe_code)]
 
+pub mod acme;
 mod error;
 mod metrics;
 mod public;
@@ -22,6 +25,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use moor_authority::Authority;
+use moor_authority::acme::service::AcmeService;
 
 pub use error::ApiError;
 pub use tls::{ClientCert, serve_tls};
@@ -31,12 +35,17 @@ pub use tls::{ClientCert, serve_tls};
 pub struct AppState {
     /// The authority behind every front door.
     pub authority: Arc<Authority>,
+    /// The ACME server, when enabled.
+    pub acme: Option<Arc<AcmeService>>,
 }
 
 /// The public read-only endpoints alone, for the plain-HTTP listener
 /// (CA certificates and the trust bundle; CRL and OCSP join them).
 pub fn public_app(authority: Arc<Authority>) -> Router {
-    let state = AppState { authority };
+    let state = AppState {
+        authority,
+        acme: None,
+    };
     public_routes()
         .layer(axum::extract::DefaultBodyLimit::max(
             moor_core::limits::MAX_BODY_BYTES,
@@ -49,9 +58,15 @@ pub fn public_app(authority: Arc<Authority>) -> Router {
 
 /// The whole HTTP application (all front doors), without the TLS layer.
 pub fn app(authority: Arc<Authority>) -> Router {
-    let state = AppState { authority };
+    app_with_acme(authority, None)
+}
+
+/// The whole HTTP application with the ACME server (`/acme/{profile}/…`) when `acme` is set.
+pub fn app_with_acme(authority: Arc<Authority>, acme: Option<Arc<AcmeService>>) -> Router {
+    let state = AppState { authority, acme };
     Router::new()
         .merge(public_routes())
+        .merge(acme::routes())
         .nest("/api/v1", rest::routes())
         .layer(axum::extract::DefaultBodyLimit::max(
             moor_core::limits::MAX_BODY_BYTES,

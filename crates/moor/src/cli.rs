@@ -63,6 +63,9 @@ pub enum Command {
     /// Admin API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The ACME server (external account binding credentials).
+    #[command(subcommand)]
+    Acme(AcmeCommand),
     /// Bring the database schema up to date and print its version (`serve` does this too
     /// on start).
     Migrate,
@@ -104,6 +107,18 @@ pub struct ServeArgs {
     /// Once listening, write the bound HTTPS address (line 1) and HTTP address (line 2, if any) here.
     #[arg(long)]
     pub addr_file: Option<PathBuf>,
+    /// Port the ACME http-01 validation connects to (overrides `[acme] http01_port`).
+    #[arg(long)]
+    pub acme_http01_port: Option<u16>,
+    /// Port the ACME tls-alpn-01 validation connects to (overrides `[acme] tlsalpn01_port`).
+    #[arg(long)]
+    pub acme_tlsalpn01_port: Option<u16>,
+    /// DNS resolver (`ip:port`) of ACME validations (overrides `[acme] dns_resolver`).
+    #[arg(long)]
+    pub acme_dns_resolver: Option<String>,
+    /// Let ACME validations connect to loopback addresses (tests only).
+    #[arg(long)]
+    pub acme_allow_loopback: bool,
 }
 
 #[derive(Args, Debug)]
@@ -235,5 +250,22 @@ pub enum TokenCommand {
         /// A name for the token.
         #[arg(long, default_value = "admin")]
         name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AcmeCommand {
+    /// External account binding credentials (RFC 8555 §7.3.4).
+    #[command(subcommand)]
+    Eab(EabCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EabCommand {
+    /// Create a credential (prints its kid and base64url HMAC key once).
+    Create {
+        /// The profile (ACME directory) it is valid for; omitted: any.
+        #[arg(long)]
+        profile: Option<String>,
     },
 }

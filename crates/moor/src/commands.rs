@@ -31,6 +31,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(AuditCommand::Verify) => audit_verify(&env, out).await,
         Command::Token(TokenCommand::Create { name }) => token_create(&env, out, &name).await,
         Command::Migrate => migrate(&env, out).await,
+        Command::Acme(AcmeCommand::Eab(EabCommand::Create { profile })) => {
+            eab_create(&env, out, profile.as_deref()).await
+        }
     }
 }
 
@@ -208,8 +211,30 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
         }
         trust_anchor::write_atomic(f, text.as_bytes(), 0o644)?;
     }
+    let mut acme_config = env.config.acme.clone();
+    if let Some(p) = a.acme_http01_port {
+        acme_config.http01_port = p;
+    }
+    if let Some(p) = a.acme_tlsalpn01_port {
+        acme_config.tlsalpn01_port = p;
+    }
+    if let Some(r) = a.acme_dns_resolver {
+        acme_config.dns_resolver = r;
+    }
+    if a.acme_allow_loopback {
+        acme_config.allow_loopback = true;
+    }
+    let acme = if acme_config.enabled {
+        println!("  ACME:         {url}/acme/<profile>/directory");
+        Some(Arc::new(
+            moor_authority::acme::service::AcmeService::new(auth.clone(), acme_config)
+                .map_err(anyhow::Error::msg)?,
+        ))
+    } else {
+        None
+    };
     let public = moor_server::public_app(auth.clone());
-    let app = moor_server::app(auth.clone());
+    let app = moor_server::app_with_acme(auth.clone(), acme);
     let http_task = async move {
         match http {
             Some(l) => axum::serve(l, public).await,
@@ -667,5 +692,33 @@ async fn token_create(env: &Env, out: OutputFormat, name: &str) -> Result<ExitCo
         token: t.token.to_string(),
     };
     print(out, &v, |v| format!("{}\n", v.token));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn eab_create(env: &Env, out: OutputFormat, profile: Option<&str>) -> Result<ExitCode> {
+    let (pass, _) = wiring::passphrase(env, false)?;
+    let auth = wiring::authority(env, &pass).await?;
+    if let Some(p) = profile
+        && !auth.profiles().contains_key(p)
+    {
+        bail!("no profile named {p:?}");
+    }
+    let eab =
+        moor_authority::acme::service::AcmeService::create_eab(&auth, &Requester::cli(), profile)
+            .await?;
+    #[derive(Serialize)]
+    struct V {
+        kid: String,
+        hmac_key: String,
+        profile: Option<String>,
+    }
+    let v = V {
+        kid: eab.kid.clone(),
+        hmac_key: moor_core::acme::b64url_encode(&eab.mac_key),
+        profile: eab.directory.clone(),
+    };
+    print(out, &v, |v| {
+        format!("kid: {}\nhmac_key: {}\n", v.kid, v.hmac_key)
+    });
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 //! ML-DSA verifier). Tools come from `scripts/install-peers`; a missing one fails
 //! the test with a message saying so, never skips it.
 
+mod acme;
 mod api;
 mod cli;
 mod consistency;

@@ -1,0 +1,639 @@
+//! The ACME server (RFC 8555) end to end with lego, and the B4 refusals over HTTP.
+//!
+//! lego answers http-01 on a loopback port our validator is pointed at (`[acme]
+//! http01_port`); names resolve through `pebble-challtestsrv` (every A query → 127.0.0.1,
+//! TXT records set by lego's exec hook for dns-01), the validator's only resolver.
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::harness::{Home, Server, openssl_verify, scratch, split_pem, tool};
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free tcp port")
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free udp port")
+}
+
+/// `pebble-challtestsrv` as the validator's DNS (A → 127.0.0.1), killed on drop.
+struct ChallTestSrv {
+    child: Child,
+    dns: u16,
+    management: u16,
+}
+
+impl ChallTestSrv {
+    fn start() -> ChallTestSrv {
+        let dns = free_udp_port();
+        let management = free_tcp_port();
+        let child = Command::new(tool("pebble-challtestsrv"))
+            .args([
+                "-defaultIPv6",
+                "",
+                "-defaultIPv4",
+                "127.0.0.1",
+                "-dns01",
+                &format!("127.0.0.1:{dns}"),
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+                "-management",
+                &format!("127.0.0.1:{management}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn pebble-challtestsrv");
+        // Wait for the management port (the DNS listener starts with it).
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", management)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ChallTestSrv {
+            child,
+            dns,
+            management,
+        }
+    }
+}
+
+impl Drop for ChallTestSrv {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A home whose ACME validator uses `dns` and connects to `http01_port` on loopback.
+fn acme_home(dns: u16, http01_port: u16, extra: &str) -> Home {
+    Home::new(Some(&format!(
+        "[acme]\nhttp01_port = {http01_port}\ndns_resolver = \"127.0.0.1:{dns}\"\nallow_loopback = true\n{extra}"
+    )))
+}
+
+fn directory(server: &Server, profile: &str) -> String {
+    server.url(&format!("/acme/{profile}/directory"))
+}
+
+/// Run lego with the CA bundle; returns (exit code, output).
+fn lego(server_home: &Home, dir: &Path, envs: &[(&str, String)], args: &[&str]) -> (i32, String) {
+    let mut cmd = Command::new(tool("lego"));
+    cmd.current_dir(dir)
+        .env("LEGO_CA_CERTIFICATES", server_home.file("roots.pem"))
+        .args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run lego");
+    let mut text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn verify_lego_cert(server: &Server, dir: &Path, lego_path: &str, name: &str) -> String {
+    let certs = dir.join(lego_path).join("certificates");
+    let bundle = std::fs::read_to_string(certs.join(format!("{name}.crt"))).expect("lego cert");
+    let issuer =
+        std::fs::read_to_string(certs.join(format!("{name}.issuer.crt"))).expect("lego issuer");
+    let leaf = split_pem(&bundle).remove(0);
+    let (code, text) = openssl_verify(dir, &server.roots_pem, &issuer, &leaf, &[]);
+    assert_eq!(code, 0, "openssl verify of lego's {name}: {text}");
+    leaf
+}
+
+fn serial_of(pem: &str) -> String {
+    let der = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .expect("pem")
+        .1
+        .contents;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("cert");
+    hex::encode(cert.raw_serial())
+        .trim_start_matches("00")
+        .to_string()
+}
+
+async fn cert_by_serial(server: &Server, serial: &str) -> Value {
+    let (s, v) = server.get(&format!("/api/v1/certificates/{serial}")).await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acme_lego_http01_issue_renew_revoke() {
+    let dns = ChallTestSrv::start();
+    let http01 = free_tcp_port();
+    let home = acme_home(dns.dns, http01, "");
+    let server = home.serve();
+    let work = scratch();
+    let dir = work.path();
+    let dirurl = directory(&server, "tls-server");
+    let http_port = format!("127.0.0.1:{http01}");
+    let common = [
+        "--server",
+        &dirurl,
+        "--email",
+        "t@example.com",
+        "--accept-tos",
+        "--path",
+        "./lego",
+        "--http",
+        "--http.port",
+        &http_port,
+        "-d",
+        "lego1.example.com",
+    ];
+    let (code, out) = lego(&home, dir, &[], &[&common[..], &["run"]].concat());
+    assert_eq!(code, 0, "lego run: {out}");
+    let leaf = verify_lego_cert(&server, dir, "lego", "lego1.example.com");
+    let serial = serial_of(&leaf);
+    let rec = cert_by_serial(&server, &serial).await;
+    assert!(
+        rec["requester"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("acme:"),
+        "{rec}"
+    );
+    assert_eq!(rec["profile"], "tls-server", "{rec}");
+
+    // Renewal reuses the valid authorization and issues a new certificate.
+    let (code, out) = lego(
+        &home,
+        dir,
+        &[],
+        &[
+            &common[..],
+            &["renew", "--days", "365", "--no-random-sleep"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "lego renew: {out}");
+    let renewed = verify_lego_cert(&server, dir, "lego", "lego1.example.com");
+    let renewed_serial = serial_of(&renewed);
+    assert_ne!(renewed_serial, serial, "renew must issue a new certificate");
+
+    // Revocation by the account (superseded), through the REST revocation path.
+    let (code, out) = lego(
+        &home,
+        dir,
+        &[],
+        &[&common[..], &["revoke", "--reason", "4"]].concat(),
+    );
+    assert_eq!(code, 0, "lego revoke: {out}");
+    let rec = cert_by_serial(&server, &renewed_serial).await;
+    assert_eq!(rec["status"], "revoked", "{rec}");
+    // Revoking again is alreadyRevoked.
+    let (code, out) = lego(
+        &home,
+        dir,
+        &[],
+        &[&common[..], &["revoke", "--reason", "4", "--keep"]].concat(),
+    );
+    assert_ne!(code, 0, "second revoke: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acme_lego_dns01_wildcard() {
+    let dns = ChallTestSrv::start();
+    let http01 = free_tcp_port();
+    let home = acme_home(dns.dns, http01, "");
+    let server = home.serve();
+    let work = scratch();
+    let dir = work.path();
+    let hook = dir.join("hook.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  present) curl -s -X POST -d \"{{\\\"host\\\":\\\"$2\\\",\\\"value\\\":\\\"$3\\\"}}\" http://127.0.0.1:{m}/set-txt ;;\n  cleanup) curl -s -X POST -d \"{{\\\"host\\\":\\\"$2\\\"}}\" http://127.0.0.1:{m}/clear-txt ;;\nesac\n",
+            m = dns.management
+        ),
+    )
+    .expect("hook");
+    let _ = Command::new("chmod").arg("+x").arg(&hook).status();
+    let (code, out) = lego(
+        &home,
+        dir,
+        &[
+            ("EXEC_PATH", hook.display().to_string()),
+            ("EXEC_PROPAGATION_TIMEOUT", "10".into()),
+            ("EXEC_POLLING_INTERVAL", "1".into()),
+        ],
+        &[
+            "--server",
+            &directory(&server, "tls-server"),
+            "--email",
+            "w@example.com",
+            "--accept-tos",
+            "--path",
+            "./lego",
+            "-d",
+            "lego2.example.com",
+            "-d",
+            "*.lego2.example.com",
+            "--key-type",
+            "ec256",
+            "--http",
+            "--http.port",
+            &format!("127.0.0.1:{http01}"),
+            "--dns",
+            "exec",
+            "--dns.resolvers",
+            &format!("127.0.0.1:{}", dns.dns),
+            "--dns.disable-cp",
+            "run",
+        ],
+    );
+    assert_eq!(code, 0, "lego dns-01 wildcard: {out}");
+    let leaf = verify_lego_cert(&server, dir, "lego", "lego2.example.com");
+    let rec = cert_by_serial(&server, &serial_of(&leaf)).await;
+    let sans = rec["sans"].to_string();
+    assert!(sans.contains("*.lego2.example.com"), "{rec}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acme_lego_eab_required_and_not_reusable() {
+    let dns = ChallTestSrv::start();
+    let http01 = free_tcp_port();
+    let home = acme_home(
+        dns.dns,
+        http01,
+        "eab_required_profiles = [\"tls-server\"]\n",
+    );
+    let server = home.serve();
+    let work = scratch();
+    let dir = work.path();
+    let dirurl = directory(&server, "tls-server");
+    let http_port = format!("127.0.0.1:{http01}");
+    let args = |email: &'static str, path: &'static str| {
+        vec![
+            "--server".to_string(),
+            dirurl.clone(),
+            "--email".into(),
+            email.into(),
+            "--accept-tos".into(),
+            "--path".into(),
+            path.into(),
+            "--http".into(),
+            "--http.port".into(),
+            http_port.clone(),
+            "-d".into(),
+            "eab.example.com".into(),
+        ]
+    };
+    let run = |v: Vec<String>| {
+        let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+        lego(&home, dir, &[], &refs)
+    };
+    // Without a binding: externalAccountRequired.
+    let mut a = args("a@example.com", "./a");
+    a.push("run".into());
+    let (code, out) = run(a);
+    assert_ne!(code, 0, "{out}");
+    // lego reads meta.externalAccountRequired from the directory and stops before asking.
+    assert!(
+        out.contains("externalAccountRequired") || out.contains("External Account Binding"),
+        "{out}"
+    );
+
+    let eab = home.moor_json(&["acme", "eab", "create", "--profile", "tls-server"]);
+    let kid = eab["kid"].as_str().expect("kid").to_string();
+    let hmac = eab["hmac_key"].as_str().expect("hmac").to_string();
+    let mut b = args("b@example.com", "./b");
+    b.extend([
+        "--eab".into(),
+        "--kid".into(),
+        kid.clone(),
+        "--hmac".into(),
+        hmac.clone(),
+        "run".into(),
+    ]);
+    let (code, out) = run(b);
+    assert_eq!(code, 0, "lego with EAB: {out}");
+    verify_lego_cert(&server, dir, "b", "eab.example.com");
+
+    // The same binding for a second account: unauthorized.
+    let mut c = args("c@example.com", "./c");
+    c.extend([
+        "--eab".into(),
+        "--kid".into(),
+        kid,
+        "--hmac".into(),
+        hmac,
+        "run".into(),
+    ]);
+    let (code, out) = run(c);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("urn:ietf:params:acme:error:unauthorized"),
+        "{out}"
+    );
+}
+
+// ---- B4 refusals over HTTP, with a minimal Ed25519 JWS client ----
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+struct Client<'a> {
+    server: &'a Server,
+    key: Ed25519KeyPair,
+    base: String,
+}
+
+impl<'a> Client<'a> {
+    fn new(server: &'a Server) -> Client<'a> {
+        let key = Ed25519KeyPair::generate().expect("ed25519");
+        Client {
+            server,
+            key,
+            base: server.url("/acme/tls-server"),
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        json!({"kty": "OKP", "crv": "Ed25519", "x": b64(self.key.public_key().as_ref())})
+    }
+
+    async fn nonce(&self) -> String {
+        let r = self
+            .server
+            .client
+            .head(format!("{}/new-nonce", self.base))
+            .send()
+            .await
+            .expect("nonce");
+        assert_eq!(r.status().as_u16(), 200);
+        r.headers()["replay-nonce"]
+            .to_str()
+            .expect("nonce")
+            .to_string()
+    }
+
+    fn sign(&self, protected: &Value, payload: &str) -> Value {
+        let p = b64(protected.to_string());
+        let input = format!("{p}.{payload}");
+        let sig = self.key.sign(input.as_bytes());
+        json!({"protected": p, "payload": payload, "signature": b64(sig.as_ref())})
+    }
+
+    /// A JWS body for `url` with `key` = ("jwk", jwk) or ("kid", url).
+    fn body(&self, url: &str, nonce: &str, key: (&str, Value), payload: Option<&Value>) -> Value {
+        let mut protected = json!({"alg": "EdDSA", "nonce": nonce, "url": url});
+        protected[key.0] = key.1;
+        let payload = payload.map(|p| b64(p.to_string())).unwrap_or_default();
+        self.sign(&protected, &payload)
+    }
+
+    async fn post_raw(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &Value,
+    ) -> (u16, Option<String>, Value) {
+        let r = self
+            .server
+            .client
+            .post(url)
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("post");
+        let status = r.status().as_u16();
+        let nonce = r
+            .headers()
+            .get("replay-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let link = r
+            .headers()
+            .get_all("link")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|l| l.contains("rel=\"index\""));
+        assert!(link, "every ACME response carries Link rel=index");
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let text = r.text().await.unwrap_or_default();
+        if status >= 400 {
+            assert_eq!(ct, "application/problem+json", "{text}");
+        }
+        (
+            status,
+            nonce,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn post(&self, url: &str, body: &Value) -> (u16, Option<String>, Value) {
+        self.post_raw(url, "application/jose+json", body).await
+    }
+
+    /// Creates the account; returns its URL.
+    async fn register(&self) -> String {
+        let url = format!("{}/new-account", self.base);
+        let nonce = self.nonce().await;
+        let body = self.body(
+            &url,
+            &nonce,
+            ("jwk", self.jwk()),
+            Some(&json!({"termsOfServiceAgreed": true})),
+        );
+        let r = self
+            .server
+            .client
+            .post(&url)
+            .header("content-type", "application/jose+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("post");
+        assert!(matches!(r.status().as_u16(), 200 | 201), "{}", r.status());
+        r.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_string()
+    }
+}
+
+fn problem_type(v: &Value) -> &str {
+    v["type"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("urn:ietf:params:acme:error:")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acme_b4_refusals_over_http() {
+    let home = Home::new(None);
+    let server = home.serve();
+    let c = Client::new(&server);
+    let new_account = format!("{}/new-account", c.base);
+    let new_order = format!("{}/new-order", c.base);
+
+    // Directory and nonces.
+    let (s, dir) = server.get("/acme/tls-server/directory").await;
+    assert_eq!(s, 200, "{dir}");
+    assert_eq!(dir["newAccount"], new_account.as_str());
+    let (s, _) = server.get("/acme/no-such-profile/directory").await;
+    assert_eq!(s, 404);
+
+    // Wrong content type: 415 malformed.
+    let nonce = c.nonce().await;
+    let body = c.body(&new_account, &nonce, ("jwk", c.jwk()), Some(&json!({})));
+    let (s, fresh, p) = c.post_raw(&new_account, "application/json", &body).await;
+    assert_eq!((s, problem_type(&p)), (415, "malformed"), "{p}");
+    assert!(fresh.is_some());
+
+    // Unknown nonce: badNonce with a fresh Replay-Nonce.
+    let body = c.body(
+        &new_account,
+        "bm90LWEtbm9uY2U",
+        ("jwk", c.jwk()),
+        Some(&json!({})),
+    );
+    let (s, fresh, p) = c.post(&new_account, &body).await;
+    assert_eq!((s, problem_type(&p)), (400, "badNonce"), "{p}");
+    let fresh = fresh.expect("badNonce carries a fresh nonce");
+
+    // The fresh nonce works once; replayed, it is badNonce.
+    let body = c.body(
+        &new_account,
+        &fresh,
+        ("jwk", c.jwk()),
+        Some(&json!({"termsOfServiceAgreed": true})),
+    );
+    let (s, _, p) = c.post(&new_account, &body).await;
+    assert_eq!(s, 201, "{p}");
+    let (s, _, p) = c.post(&new_account, &body).await;
+    assert_eq!(
+        (s, problem_type(&p)),
+        (400, "badNonce"),
+        "replayed nonce: {p}"
+    );
+
+    // url header ≠ request URL: unauthorized.
+    let nonce = c.nonce().await;
+    let body = c.body(&new_order, &nonce, ("jwk", c.jwk()), Some(&json!({})));
+    let (s, _, p) = c.post(&new_account, &body).await;
+    assert_eq!(problem_type(&p), "unauthorized", "{s} {p}");
+
+    // alg none: badSignatureAlgorithm.
+    let nonce = c.nonce().await;
+    let protected = json!({"alg": "none", "nonce": nonce, "url": new_account, "jwk": c.jwk()});
+    let body =
+        json!({"protected": b64(protected.to_string()), "payload": b64("{}"), "signature": ""});
+    let (s, _, p) = c.post(&new_account, &body).await;
+    assert_eq!((s, problem_type(&p)), (400, "badSignatureAlgorithm"), "{p}");
+
+    // Unknown kid: accountDoesNotExist.
+    let nonce = c.nonce().await;
+    let kid = format!("{}/acct/nosuchaccount", c.base);
+    let body = c.body(
+        &new_order,
+        &nonce,
+        ("kid", json!(kid)),
+        Some(&json!({"identifiers": [{"type": "dns", "value": "a.example.com"}]})),
+    );
+    let (s, _, p) = c.post(&new_order, &body).await;
+    assert_eq!((s, problem_type(&p)), (400, "accountDoesNotExist"), "{p}");
+
+    // onlyReturnExisting for an unknown key: accountDoesNotExist.
+    let other = Client::new(&server);
+    let nonce = other.nonce().await;
+    let body = other.body(
+        &new_account,
+        &nonce,
+        ("jwk", other.jwk()),
+        Some(&json!({"onlyReturnExisting": true})),
+    );
+    let (s, _, p) = other.post(&new_account, &body).await;
+    assert_eq!((s, problem_type(&p)), (400, "accountDoesNotExist"), "{p}");
+
+    // POST-as-GET with a payload: malformed.
+    let acct = c.register().await;
+    let nonce = c.nonce().await;
+    let body = c.body(
+        &new_order,
+        &nonce,
+        ("kid", json!(acct)),
+        Some(&json!({"identifiers": [{"type": "dns", "value": "b4.example.com"}]})),
+    );
+    let (s, _, order) = c.post(&new_order, &body).await;
+    assert_eq!(s, 201, "{order}");
+    let authz_url = order["authorizations"][0]
+        .as_str()
+        .expect("authz")
+        .to_string();
+    let nonce = c.nonce().await;
+    let body = c.body(
+        &authz_url,
+        &nonce,
+        ("kid", json!(acct)),
+        Some(&json!({"x": 1})),
+    );
+    let (s, _, p) = c.post(&authz_url, &body).await;
+    assert_eq!((s, problem_type(&p)), (400, "malformed"), "{p}");
+    // POST-as-GET proper works.
+    let nonce = c.nonce().await;
+    let body = c.body(&authz_url, &nonce, ("kid", json!(acct)), None);
+    let (s, _, authz) = c.post(&authz_url, &body).await;
+    assert_eq!(s, 200, "{authz}");
+    assert_eq!(authz["status"], "pending");
+
+    // Finalize before the order is ready: orderNotReady.
+    let finalize = order["finalize"].as_str().expect("finalize").to_string();
+    let nonce = c.nonce().await;
+    let body = c.body(
+        &finalize,
+        &nonce,
+        ("kid", json!(acct)),
+        Some(&json!({"csr": "AAAA"})),
+    );
+    let (s, _, p) = c.post(&finalize, &body).await;
+    assert_eq!((s, problem_type(&p)), (403, "orderNotReady"), "{p}");
+
+    // GET on a POST-only resource: 405.
+    let r = server.client.get(&new_order).send().await.expect("get");
+    assert_eq!(r.status().as_u16(), 405);
+
+    // A deactivated account is unauthorized.
+    let nonce = c.nonce().await;
+    let body = c.body(
+        &acct,
+        &nonce,
+        ("kid", json!(acct)),
+        Some(&json!({"status": "deactivated"})),
+    );
+    let (s, _, v) = c.post(&acct, &body).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("deactivated")), "{v}");
+    let nonce = c.nonce().await;
+    let body = c.body(&acct, &nonce, ("kid", json!(acct)), None);
+    let (s, _, p) = c.post(&acct, &body).await;
+    assert_eq!((s, problem_type(&p)), (401, "unauthorized"), "{p}");
+}
