@@ -637,3 +637,262 @@ async fn acme_b4_refusals_over_http() {
     let (s, _, p) = c.post(&acct, &body).await;
     assert_eq!((s, problem_type(&p)), (401, "unauthorized"), "{p}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acme_lego_tls_alpn01() {
+    let dns = ChallTestSrv::start();
+    let http01 = free_tcp_port();
+    let alpn = free_tcp_port();
+    let home = acme_home(dns.dns, http01, &format!("tlsalpn01_port = {alpn}\n"));
+    let server = home.serve();
+    let work = scratch();
+    let dir = work.path();
+    let (code, out) = lego(
+        &home,
+        dir,
+        &[],
+        &[
+            "--server",
+            &directory(&server, "tls-server"),
+            "--email",
+            "alpn@example.com",
+            "--accept-tos",
+            "--path",
+            "./lego",
+            "--tls",
+            "--tls.port",
+            &format!("127.0.0.1:{alpn}"),
+            "-d",
+            "alpn.example.com",
+            "run",
+        ],
+    );
+    assert_eq!(code, 0, "lego tls-alpn-01: {out}");
+    let leaf = verify_lego_cert(&server, dir, "lego", "alpn.example.com");
+    let rec = cert_by_serial(&server, &serial_of(&leaf)).await;
+    assert!(
+        rec["requester"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("acme:"),
+        "{rec}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acme_certbot_standalone_issue_renew_revoke() {
+    let dns = ChallTestSrv::start();
+    let http01 = free_tcp_port();
+    let home = acme_home(dns.dns, http01, "");
+    let server = home.serve();
+    let work = scratch();
+    let dir = work.path();
+    let dirurl = directory(&server, "tls-server");
+    let port = http01.to_string();
+    let certbot = |args: &[&str]| {
+        let out = Command::new(tool("certbot"))
+            .current_dir(dir)
+            .env("REQUESTS_CA_BUNDLE", home.file("roots.pem"))
+            .args(args)
+            .args([
+                "--non-interactive",
+                "--server",
+                &dirurl,
+                "--config-dir",
+                "cb/etc",
+                "--work-dir",
+                "cb/work",
+                "--logs-dir",
+                "cb/logs",
+            ])
+            .output()
+            .expect("run certbot");
+        let mut text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        (out.status.code().unwrap_or(-1), text)
+    };
+    let (code, out) = certbot(&[
+        "certonly",
+        "--agree-tos",
+        "--register-unsafely-without-email",
+        "--standalone",
+        "--http-01-port",
+        &port,
+        "--http-01-address",
+        "127.0.0.1",
+        "-d",
+        "certbot1.example.com",
+        "--key-type",
+        "ecdsa",
+    ]);
+    assert_eq!(code, 0, "certbot certonly: {out}");
+    let live = dir.join("cb/etc/live/certbot1.example.com");
+    let read = |f: &str| std::fs::read_to_string(live.join(f)).expect("certbot file");
+    let (code, text) = openssl_verify(
+        dir,
+        &server.roots_pem,
+        &read("chain.pem"),
+        &read("cert.pem"),
+        &[],
+    );
+    assert_eq!(code, 0, "openssl verify of certbot's cert: {text}");
+    let first = serial_of(&read("cert.pem"));
+    let rec = cert_by_serial(&server, &first).await;
+    assert!(
+        rec["requester"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("acme:"),
+        "{rec}"
+    );
+
+    let (code, out) = certbot(&[
+        "renew",
+        "--force-renewal",
+        "--no-random-sleep-on-renew",
+        "--standalone",
+        "--http-01-port",
+        &port,
+        "--http-01-address",
+        "127.0.0.1",
+    ]);
+    assert_eq!(code, 0, "certbot renew: {out}");
+    let renewed = serial_of(&read("cert.pem"));
+    assert_ne!(renewed, first, "renew must issue a new certificate");
+
+    let cert_path = live.join("cert.pem").display().to_string();
+    let (code, out) = certbot(&[
+        "revoke",
+        "--cert-path",
+        &cert_path,
+        "--reason",
+        "keycompromise",
+        "--no-delete-after-revoke",
+    ]);
+    assert_eq!(code, 0, "certbot revoke: {out}");
+    let rec = cert_by_serial(&server, &renewed).await;
+    assert_eq!(rec["status"], "revoked", "{rec}");
+    assert_eq!(rec["revocation_reason"], "key-compromise", "{rec}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acme_b4_key_binding_and_revocation_refusals() {
+    let home = Home::new(None);
+    let server = home.serve();
+    let a = Client::new(&server);
+    let b = Client::new(&server);
+    let acct_a = a.register().await;
+    let acct_b = b.register().await;
+    let new_order = format!("{}/new-order", a.base);
+    let new_account = format!("{}/new-account", a.base);
+    let order_payload = json!({"identifiers": [{"type": "dns", "value": "k.example.com"}]});
+
+    // Signed by key B under the kid of A: malformed (the signature does not verify).
+    let nonce = b.nonce().await;
+    let body = b.body(
+        &new_order,
+        &nonce,
+        ("kid", json!(acct_a)),
+        Some(&order_payload),
+    );
+    let (s, _, p) = b.post(&new_order, &body).await;
+    assert_eq!((s, problem_type(&p)), (400, "malformed"), "{p}");
+
+    // jwk and kid both: malformed.
+    let nonce = a.nonce().await;
+    let mut protected = json!({"alg": "EdDSA", "nonce": nonce, "url": new_order, "kid": acct_a});
+    protected["jwk"] = a.jwk();
+    let body = a.sign(&protected, &b64(order_payload.to_string()));
+    let (s, _, p) = a.post(&new_order, &body).await;
+    assert_eq!((s, problem_type(&p)), (400, "malformed"), "{p}");
+
+    // jwk where kid is required: malformed.
+    let nonce = a.nonce().await;
+    let body = a.body(&new_order, &nonce, ("jwk", a.jwk()), Some(&order_payload));
+    let (s, _, p) = a.post(&new_order, &body).await;
+    assert_eq!((s, problem_type(&p)), (400, "malformed"), "{p}");
+
+    // Key change to the key of another account: 409 conflict.
+    let key_change = format!("{}/key-change", a.base);
+    let inner_protected = json!({"alg": "EdDSA", "jwk": b.jwk(), "url": key_change});
+    let inner = b.sign(
+        &inner_protected,
+        &b64(json!({"account": acct_a, "oldKey": a.jwk()}).to_string()),
+    );
+    let nonce = a.nonce().await;
+    let body = a.body(&key_change, &nonce, ("kid", json!(acct_a)), Some(&inner));
+    let (s, _, p) = a.post(&key_change, &body).await;
+    assert_eq!((s, problem_type(&p)), (409, "conflict"), "{p}");
+
+    // Revocation reasons 6 and 7 (and > 10): badRevocationReason.
+    let revoke = format!("{}/revoke-cert", a.base);
+    for reason in [6, 7, 11] {
+        let nonce = a.nonce().await;
+        let body = a.body(
+            &revoke,
+            &nonce,
+            ("kid", json!(acct_a)),
+            Some(&json!({"certificate": "AAAA", "reason": reason})),
+        );
+        let (s, _, p) = a.post(&revoke, &body).await;
+        assert_eq!(
+            (s, problem_type(&p)),
+            (400, "badRevocationReason"),
+            "reason {reason}: {p}"
+        );
+    }
+
+    // Revocation by an account that did not order the certificate: unauthorized.
+    let dir = scratch();
+    let csr = crate::harness::openssl_csr(
+        dir.path(),
+        "r",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=r.example.com",
+        "DNS:r.example.com",
+    );
+    let issued = server.issue_csr("tls-server", &csr).await;
+    let pem = issued["certificate"].as_str().expect("cert").to_string();
+    let der = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .expect("pem")
+        .1
+        .contents;
+    let nonce = a.nonce().await;
+    let body = a.body(
+        &revoke,
+        &nonce,
+        ("kid", json!(acct_a)),
+        Some(&json!({"certificate": b64(&der), "reason": 1})),
+    );
+    let (s, _, p) = a.post(&revoke, &body).await;
+    assert_eq!((s, problem_type(&p)), (403, "unauthorized"), "{p}");
+
+    // EAB: a bad MAC, and an unknown kid: 401 unauthorized.
+    let eab = home.moor_json(&["acme", "eab", "create", "--profile", "tls-server"]);
+    let kid = eab["kid"].as_str().expect("kid").to_string();
+    let c = Client::new(&server);
+    let binding = |kid: &str, mac_key: &[u8]| {
+        let protected = b64(json!({"alg": "HS256", "kid": kid, "url": new_account}).to_string());
+        let payload = b64(c.jwk().to_string());
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, mac_key);
+        let tag = aws_lc_rs::hmac::sign(&key, format!("{protected}.{payload}").as_bytes());
+        json!({"protected": protected, "payload": payload, "signature": b64(tag.as_ref())})
+    };
+    for (kid, key) in [
+        (kid.as_str(), &[7u8; 32][..]),
+        ("no-such-kid", &[7u8; 32][..]),
+    ] {
+        let nonce = c.nonce().await;
+        let body = c.body(
+            &new_account,
+            &nonce,
+            ("jwk", c.jwk()),
+            Some(
+                &json!({"termsOfServiceAgreed": true, "externalAccountBinding": binding(kid, key)}),
+            ),
+        );
+        let (s, _, p) = c.post(&new_account, &body).await;
+        assert_eq!((s, problem_type(&p)), (401, "unauthorized"), "{kid}: {p}");
+    }
+    let _ = acct_b;
+}
