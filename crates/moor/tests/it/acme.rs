@@ -896,3 +896,181 @@ async fn acme_b4_key_binding_and_revocation_refusals() {
     }
     let _ = acct_b;
 }
+
+/// A copy of `from` (keys, passphrase, config) for a second node on the same database.
+fn copy_home(from: &Home) -> Home {
+    let to = Home::new(None);
+    let (code, out) = crate::harness::run(
+        Path::new("/bin/cp"),
+        &[
+            "-a",
+            &format!("{}/.", from.path().display()),
+            to.path().to_str().expect("path"),
+        ],
+    );
+    assert_eq!(code, 0, "copy home: {out}");
+    for f in std::fs::read_dir(to.path()).expect("dir").flatten() {
+        let n = f.file_name().to_string_lossy().to_string();
+        if n.starts_with("serve-") || n == "addr.txt" {
+            let _ = std::fs::remove_file(f.path());
+        }
+    }
+    to
+}
+
+/// POST `body` to `url` through `node`, keeping the Host of `url` (a load balancer in front
+/// of several nodes serves one name).
+async fn post_via(
+    node: &Server,
+    origin: &str,
+    url: &str,
+    body: &Value,
+) -> (u16, Option<String>, Value) {
+    let path = url.strip_prefix(origin).expect("url under origin");
+    let host = origin.trim_start_matches("https://");
+    let r = node
+        .client
+        .post(node.url(path))
+        .header("host", host)
+        .header("content-type", "application/jose+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("post");
+    let status = r.status().as_u16();
+    let nonce = r
+        .headers()
+        .get("replay-nonce")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let text = r.text().await.unwrap_or_default();
+    (
+        status,
+        nonce,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acme_order_alternating_two_nodes_on_one_postgres() {
+    let dns = ChallTestSrv::start();
+    let http01 = free_tcp_port();
+    let db = crate::multinode::fresh_postgres_database();
+    let home_a = acme_home(dns.dns, http01, "");
+    let cfg = format!(
+        "database = \"{db}\"\n{}",
+        std::fs::read_to_string(home_a.file("mooring.toml")).expect("config")
+    );
+    std::fs::write(home_a.file("mooring.toml"), &cfg).expect("config");
+    let node_a = home_a.serve();
+    let home_b = copy_home(&home_a);
+    let node_b = home_b.serve();
+    let c = Client::new(&node_a);
+    let origin = node_a.base.clone();
+    let nodes = [&node_a, &node_b];
+
+    // A nonce from node A is good once on node B.
+    let acct = c.register().await;
+    let mut nonce = c.nonce().await;
+    let mut step = 0usize;
+    let mut post = async |url: &str, payload: Option<&Value>| {
+        let body = c.body(url, &nonce, ("kid", json!(acct)), payload);
+        let node = nodes[step % 2];
+        step += 1;
+        let (s, n, v) = post_via(node, &origin, url, &body).await;
+        nonce = n.expect("every response carries a nonce");
+        (s, v)
+    };
+    let (s, order) = post(
+        &format!("{origin}/acme/tls-server/new-order"),
+        Some(&json!({"identifiers": [{"type": "dns", "value": "multi.example.com"}]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{order}");
+    let authz_url = order["authorizations"][0]
+        .as_str()
+        .expect("authz")
+        .to_string();
+    let (s, authz) = post(&authz_url, None).await;
+    assert_eq!(s, 200, "{authz}");
+    let ch = authz["challenges"]
+        .as_array()
+        .expect("challenges")
+        .iter()
+        .find(|c| c["type"] == "http-01")
+        .expect("http-01")
+        .clone();
+    let token = ch["token"].as_str().expect("token").to_string();
+
+    // Serve the key authorization on the http-01 port.
+    let jwk = c.jwk();
+    let canonical = format!("{{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":{}}}", jwk["x"]);
+    let thumb = b64(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        canonical.as_bytes(),
+    ));
+    let key_authz = format!("{token}.{thumb}");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", http01))
+        .await
+        .expect("bind http-01");
+    let app = axum::Router::new().route(
+        &format!("/.well-known/acme-challenge/{token}"),
+        axum::routing::get(move || async move { key_authz }),
+    );
+    let responder = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // The challenge is answered on one node, polled on the other.
+    let chall_url = ch["url"].as_str().expect("url").to_string();
+    let (s, v) = post(&chall_url, Some(&json!({}))).await;
+    assert_eq!(s, 200, "{v}");
+    let mut status = String::new();
+    for _ in 0..100 {
+        let (s, a) = post(&authz_url, None).await;
+        assert_eq!(s, 200, "{a}");
+        status = a["status"].as_str().unwrap_or_default().to_string();
+        if status != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "valid");
+    let dir = scratch();
+    let csr_pem = crate::harness::openssl_csr(
+        dir.path(),
+        "m",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=multi.example.com",
+        "DNS:multi.example.com",
+    );
+    let csr_der = x509_parser::pem::parse_x509_pem(csr_pem.as_bytes())
+        .expect("csr pem")
+        .1
+        .contents;
+    let finalize = order["finalize"].as_str().expect("finalize").to_string();
+    let (s, done) = post(&finalize, Some(&json!({"csr": b64(&csr_der)}))).await;
+    assert_eq!(s, 200, "{done}");
+    assert_eq!(done["status"], "valid", "{done}");
+    let cert_url = done["certificate"]
+        .as_str()
+        .expect("certificate")
+        .to_string();
+    let (s, chain) = post(&cert_url, None).await;
+    assert_eq!(s, 200);
+    let chain = chain.as_str().expect("pem chain").to_string();
+    let pems = split_pem(&chain);
+    assert!(pems.len() >= 2, "{chain}");
+    let (code, text) = openssl_verify(
+        dir.path(),
+        &node_a.roots_pem,
+        &pems[1..].concat(),
+        &pems[0],
+        &[],
+    );
+    assert_eq!(code, 0, "{text}");
+    let rec = cert_by_serial(&node_b, &serial_of(&pems[0])).await;
+    assert_eq!(
+        rec["requester"],
+        format!("acme:{}", acct.rsplit('/').next().unwrap_or_default())
+    );
+    responder.abort();
+}
