@@ -807,7 +807,7 @@ impl AcmeService {
             .map_err(store_err)?
             .filter(|o| o.account_id == account.id)
             .ok_or_else(|| AcmeError::malformed("no such order").with_status(404))?;
-        Ok(order)
+        Ok(expire_order(order, self.now()))
     }
 
     /// The order's authorizations for the orders list of the account.
@@ -872,6 +872,13 @@ impl AcmeService {
             .await
             .map_err(store_err)?
             .filter(|a| a.account_id == account.id)
+            .map(|mut a| {
+                // An unfinished authorization past its expiry is invalid (RFC 8555 §7.1.6).
+                if a.status == "pending" && a.expires_at <= self.now() {
+                    a.status = "invalid".into();
+                }
+                a
+            })
             .ok_or_else(|| AcmeError::malformed("no such authorization").with_status(404))
     }
 
@@ -1257,6 +1264,19 @@ impl AcmeService {
         authority.store().acme().create_eab(&eab, audit).await?;
         Ok(eab)
     }
+}
+
+/// An order that is still pending or ready past its expiry is invalid (RFC 8555 §7.1.6);
+/// it is shown so, and finalize refuses it (`orderNotReady`).
+fn expire_order(mut order: AcmeOrder, now: i64) -> AcmeOrder {
+    if matches!(order.status.as_str(), "pending" | "ready") && order.expires_at <= now {
+        order.status = "invalid".into();
+        if order.error.is_none() {
+            let p = moor_core::acme::Problem::new(ProblemType::Malformed, "the order expired");
+            order.error = Some(String::from_utf8_lossy(&p.to_json()).into_owned());
+        }
+    }
+    order
 }
 
 fn problem_identifier(a: &AcmeIdentifier) -> moor_core::acme::problem::ProblemIdentifier {

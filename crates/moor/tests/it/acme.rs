@@ -760,6 +760,22 @@ async fn acme_certbot_standalone_issue_renew_revoke() {
     let renewed = serial_of(&read("cert.pem"));
     assert_ne!(renewed, first, "renew must issue a new certificate");
 
+    // The first certificate, revoked by a request signed with its own key (no account).
+    let archive = dir.join("cb/etc/archive/certbot1.example.com");
+    let (code, out) = certbot(&[
+        "revoke",
+        "--cert-path",
+        &archive.join("cert1.pem").display().to_string(),
+        "--key-path",
+        &archive.join("privkey1.pem").display().to_string(),
+        "--reason",
+        "superseded",
+        "--no-delete-after-revoke",
+    ]);
+    assert_eq!(code, 0, "certbot revoke by certificate key: {out}");
+    let rec = cert_by_serial(&server, &first).await;
+    assert_eq!(rec["status"], "revoked", "{rec}");
+
     let cert_path = live.join("cert.pem").display().to_string();
     let (code, out) = certbot(&[
         "revoke",
@@ -823,6 +839,26 @@ async fn acme_b4_key_binding_and_revocation_refusals() {
     let body = a.body(&key_change, &nonce, ("kid", json!(acct_a)), Some(&inner));
     let (s, _, p) = a.post(&key_change, &body).await;
     assert_eq!((s, problem_type(&p)), (409, "conflict"), "{p}");
+
+    // Key change to a fresh key: the account answers to the new key only.
+    let d = Client::new(&server);
+    let inner = d.sign(
+        &json!({"alg": "EdDSA", "jwk": d.jwk(), "url": key_change}),
+        &b64(json!({"account": acct_a, "oldKey": a.jwk()}).to_string()),
+    );
+    let nonce = a.nonce().await;
+    let body = a.body(&key_change, &nonce, ("kid", json!(acct_a)), Some(&inner));
+    let (s, _, v) = a.post(&key_change, &body).await;
+    assert_eq!(s, 200, "{v}");
+    let nonce = d.nonce().await;
+    let body = d.body(&acct_a, &nonce, ("kid", json!(acct_a)), None);
+    let (s, _, v) = d.post(&acct_a, &body).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("valid")), "{v}");
+    let nonce = a.nonce().await;
+    let body = a.body(&acct_a, &nonce, ("kid", json!(acct_a)), None);
+    let (s, _, p) = a.post(&acct_a, &body).await;
+    assert_eq!((s, problem_type(&p)), (400, "malformed"), "old key: {p}");
+    let a = d;
 
     // Revocation reasons 6 and 7 (and > 10): badRevocationReason.
     let revoke = format!("{}/revoke-cert", a.base);
@@ -1047,6 +1083,20 @@ async fn acme_order_alternating_two_nodes_on_one_postgres() {
         .1
         .contents;
     let finalize = order["finalize"].as_str().expect("finalize").to_string();
+    // A CSR naming something else than the order's identifiers: badCSR, order stays ready.
+    let other_pem = crate::harness::openssl_csr(
+        dir.path(),
+        "o",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=multi.example.com",
+        "DNS:multi.example.com,DNS:other.example.com",
+    );
+    let other_der = x509_parser::pem::parse_x509_pem(other_pem.as_bytes())
+        .expect("csr pem")
+        .1
+        .contents;
+    let (s, p) = post(&finalize, Some(&json!({"csr": b64(&other_der)}))).await;
+    assert_eq!((s, problem_type(&p)), (400, "badCSR"), "{p}");
     let (s, done) = post(&finalize, Some(&json!({"csr": b64(&csr_der)}))).await;
     assert_eq!(s, 200, "{done}");
     assert_eq!(done["status"], "valid", "{done}");
