@@ -54,6 +54,8 @@ struct Reply {
     content_type: &'static str,
     location: Option<String>,
     links: Vec<String>,
+    /// `Retry-After` seconds for a resource still being worked on (RFC 8555 §7.5.1, §7.4).
+    retry_after: Option<u64>,
 }
 
 impl Reply {
@@ -64,6 +66,7 @@ impl Reply {
             content_type: "application/json",
             location: None,
             links: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -159,6 +162,9 @@ impl Ctx {
                 );
                 if let Some(l) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
                     h.insert(header::LOCATION, l);
+                }
+                if let Some(secs) = reply.retry_after {
+                    h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 }
                 for l in reply.links {
                     if let Ok(v) = HeaderValue::from_str(&l) {
@@ -333,6 +339,7 @@ async fn new_nonce(
         content_type: "text/plain",
         location: None,
         links: Vec::new(),
+        retry_after: None,
     }))
     .await
 }
@@ -458,7 +465,11 @@ async fn order(
     let (c, req) = begin!(s, profile, headers, uri, body, KeyMode::Kid);
     let r = async {
         let o = c.svc.order(&id, &req).await?;
-        Ok(Reply::json(StatusCode::OK, &c.order_json(&o)))
+        let mut reply = Reply::json(StatusCode::OK, &c.order_json(&o));
+        if o.status == "processing" {
+            reply.retry_after = Some(1);
+        }
+        Ok(reply)
     }
     .await;
     c.finish(r).await
@@ -491,7 +502,11 @@ async fn authz(
     let (c, req) = begin!(s, profile, headers, uri, body, KeyMode::Kid);
     let r = async {
         let a = c.svc.authorization(&id, &req).await?;
-        Ok(Reply::json(StatusCode::OK, &c.authz_json(&a)))
+        let mut reply = Reply::json(StatusCode::OK, &c.authz_json(&a));
+        if a.status == "pending" {
+            reply.retry_after = Some(1);
+        }
+        Ok(reply)
     }
     .await;
     c.finish(r).await
@@ -535,6 +550,7 @@ async fn certificate(
             content_type: "application/pem-certificate-chain",
             location: None,
             links: Vec::new(),
+            retry_after: None,
         })
     }
     .await;
@@ -557,6 +573,7 @@ async fn revoke_cert(
             content_type: "text/plain",
             location: None,
             links: Vec::new(),
+            retry_after: None,
         })
     }
     .await;
