@@ -37,6 +37,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/acme/{profile}/chall/{id}", post(challenge))
         .route("/acme/{profile}/cert/{id}", post(certificate))
         .route("/acme/{profile}/revoke-cert", post(revoke_cert))
+        .route("/acme/{profile}/renewal-info/{id}", get(renewal_info))
 }
 
 /// One directory's request context.
@@ -306,6 +307,7 @@ async fn directory(
         "newOrder": c.url("new-order"),
         "revokeCert": c.url("revoke-cert"),
         "keyChange": c.url("key-change"),
+        "renewalInfo": c.url("renewal-info"),
         "meta": meta,
     });
     let mut r = axum::Json(v).into_response();
@@ -575,6 +577,31 @@ async fn revoke_cert(
             links: Vec::new(),
             retry_after: None,
         })
+    }
+    .await;
+    c.finish(r).await
+}
+
+/// ARI (RFC 9773): `GET renewalInfo/{certID}`, unauthenticated.
+async fn renewal_info(
+    State(s): State<AppState>,
+    Path((profile, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let c = match context(&s, &headers, &uri, &profile) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let r = async {
+        let (start, end) = c.svc.renewal_info(&id).await?;
+        let mut reply = Reply::json(
+            StatusCode::OK,
+            &json!({"suggestedWindow": {"start": rfc3339(start), "end": rfc3339(end)}}),
+        );
+        // RFC 9773 §4.2: clients poll again after Retry-After (6 hours).
+        reply.retry_after = Some(21600);
+        Ok(reply)
     }
     .await;
     c.finish(r).await

@@ -194,6 +194,59 @@ async fn acme_lego_http01_issue_renew_revoke() {
     );
     assert_eq!(rec["profile"], "tls-server", "{rec}");
 
+    // ARI (RFC 9773): the renewal window lies within the validity, start before end.
+    let der = x509_parser::pem::parse_x509_pem(leaf.as_bytes())
+        .expect("pem")
+        .1
+        .contents;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("cert");
+    let aki = cert
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(a) => {
+                a.key_identifier.as_ref().map(|k| k.0.to_vec())
+            }
+            _ => None,
+        })
+        .expect("AKI");
+    let cert_id = format!("{}.{}", b64(&aki), b64(cert.raw_serial()));
+    let (s, dirdoc) = server.get("/acme/tls-server/directory").await;
+    assert_eq!(s, 200);
+    let ari = dirdoc["renewalInfo"]
+        .as_str()
+        .expect("renewalInfo")
+        .to_string();
+    let r = server
+        .client
+        .get(format!("{ari}/{cert_id}"))
+        .send()
+        .await
+        .expect("ari");
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("retry-after").is_some());
+    let w: Value = r.json().await.expect("ari json");
+    let when = |k: &str| {
+        let t = w["suggestedWindow"][k].as_str().expect("time").to_string();
+        time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+            .expect("rfc3339")
+            .unix_timestamp()
+    };
+    let (start, end) = (when("start"), when("end"));
+    assert!(
+        rec["not_before"].as_i64().expect("nb") < start
+            && start < end
+            && end < rec["not_after"].as_i64().expect("na"),
+        "{w} {rec}"
+    );
+    let r = server
+        .client
+        .get(format!("{ari}/AAAA.AQ"))
+        .send()
+        .await
+        .expect("ari");
+    assert_eq!(r.status().as_u16(), 404);
+
     // Renewal reuses the valid authorization and issues a new certificate.
     let (code, out) = lego(
         &home,
