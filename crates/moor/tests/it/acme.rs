@@ -1120,16 +1120,34 @@ async fn acme_order_alternating_two_nodes_on_one_postgres() {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", http01))
         .await
         .expect("bind http-01");
+    let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = fetches.clone();
     let app = axum::Router::new().route(
         &format!("/.well-known/acme-challenge/{token}"),
-        axum::routing::get(move || async move { key_authz }),
+        axum::routing::get(move || async move {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            key_authz
+        }),
     );
     let responder = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    // The challenge is answered on one node, polled on the other.
+    // The challenge is answered four times at once on both nodes: one validation runs
+    // (one fetch of the key authorization); it is polled on either node.
     let chall_url = ch["url"].as_str().expect("url").to_string();
-    let (s, v) = post(&chall_url, Some(&json!({}))).await;
-    assert_eq!(s, 200, "{v}");
+    let mut bodies = Vec::new();
+    for _ in 0..4 {
+        let n = c.nonce().await;
+        bodies.push(c.body(&chall_url, &n, ("kid", json!(acct)), Some(&json!({}))));
+    }
+    let (r1, r2, r3, r4) = tokio::join!(
+        post_via(&node_a, &origin, &chall_url, &bodies[0]),
+        post_via(&node_b, &origin, &chall_url, &bodies[1]),
+        post_via(&node_a, &origin, &chall_url, &bodies[2]),
+        post_via(&node_b, &origin, &chall_url, &bodies[3]),
+    );
+    for (s, _, v) in [r1, r2, r3, r4] {
+        assert_eq!(s, 200, "{v}");
+    }
     let mut status = String::new();
     for _ in 0..100 {
         let (s, a) = post(&authz_url, None).await;
@@ -1141,6 +1159,11 @@ async fn acme_order_alternating_two_nodes_on_one_postgres() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status, "valid");
+    assert_eq!(
+        fetches.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "concurrent challenge requests must validate once"
+    );
     let dir = scratch();
     let csr_pem = crate::harness::openssl_csr(
         dir.path(),
