@@ -19,7 +19,7 @@ use moor_core::identifier::{Identifier, IdentifierRules, matches_pattern, parse_
 use moor_core::profile::Profile;
 use moor_store::{
     AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeEab, AcmeIdentifier, AcmeOrder,
-    CertificateRecord, NewAuditEntry, StoreError,
+    CertificateRecord, NewAuditEntry, PROCESSING_TAKEOVER_SECS, StoreError,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -822,15 +822,30 @@ impl AcmeService {
 
     /// An authorization of the account: POST-as-GET, or deactivation.
     pub async fn authorization(
-        &self,
+        self: &Arc<Self>,
+        profile_name: &str,
         authz_id: &str,
         req: &Authenticated,
+        account_uri: &str,
     ) -> Result<AcmeAuthorization, AcmeError> {
         let account = req.account()?;
         let store = self.authority.store().acme();
         let authz = self.owned_authz(authz_id, account).await?;
         if req.jws.is_post_as_get() {
-            return Ok(authz);
+            // Clients poll the authorization: a validation whose node died is begun again.
+            let stale: Vec<&AcmeChallenge> = authz
+                .challenges
+                .iter()
+                .filter(|c| self.abandoned(c))
+                .collect();
+            if stale.is_empty() {
+                return Ok(authz);
+            }
+            for c in stale {
+                self.start_validation(profile_name, c, &authz, req, account_uri)
+                    .await?;
+            }
+            return self.owned_authz(authz_id, account).await;
         }
         let payload: AccountUpdatePayload = req.jws.payload_json()?;
         if payload.status.as_deref() != Some("deactivated") || payload.contact.is_some() {
@@ -909,38 +924,66 @@ impl AcmeService {
         }
         // The payload is `{}` (RFC 8555 §7.5.1); its members are ignored.
         req.jws.payload_object()?;
-        if chall.status == "pending" {
-            let actor = format!("acme:{}", account.id);
-            let audit = self.audit(
-                &actor,
-                "acme.challenge.begin",
-                &chall.id,
-                &[("type", &chall.kind)],
-            );
-            if store
-                .begin_validation(&chall.id, self.now(), audit)
-                .await
-                .map_err(store_err)?
-            {
-                let profile = self
-                    .profile(profile_name)
-                    .ok_or_else(|| AcmeError::malformed("no such directory"))?
-                    .clone();
-                let svc = self.clone();
-                let key = req.key.clone();
-                let account_uri = account_uri.to_string();
-                let (chall, authz) = (chall.clone(), authz.clone());
-                tokio::spawn(async move {
-                    svc.validate(profile, authz, chall, key, actor, account_uri)
-                        .await;
-                });
-            }
+        if chall.status == "pending" || self.abandoned(&chall) {
+            self.start_validation(profile_name, &chall, &authz, req, account_uri)
+                .await?;
         }
         store
             .challenge(challenge_id)
             .await
             .map_err(store_err)?
             .ok_or_else(not_found)
+    }
+
+    /// A validation begun [`PROCESSING_TAKEOVER_SECS`] ago and never finished: its node
+    /// died, and any node may begin it again.
+    fn abandoned(&self, chall: &AcmeChallenge) -> bool {
+        chall.status == "processing"
+            && chall
+                .processing_since
+                .is_some_and(|t| t <= self.now() - PROCESSING_TAKEOVER_SECS)
+    }
+
+    /// `begin_validation` (one caller wins, across nodes), then the validation in the
+    /// background.
+    async fn start_validation(
+        self: &Arc<Self>,
+        profile_name: &str,
+        chall: &AcmeChallenge,
+        authz: &AcmeAuthorization,
+        req: &Authenticated,
+        account_uri: &str,
+    ) -> Result<(), AcmeError> {
+        let account = req.account()?;
+        let actor = format!("acme:{}", account.id);
+        let audit = self.audit(
+            &actor,
+            "acme.challenge.begin",
+            &chall.id,
+            &[("type", &chall.kind)],
+        );
+        if self
+            .authority
+            .store()
+            .acme()
+            .begin_validation(&chall.id, self.now(), audit)
+            .await
+            .map_err(store_err)?
+        {
+            let profile = self
+                .profile(profile_name)
+                .ok_or_else(|| AcmeError::malformed("no such directory"))?
+                .clone();
+            let svc = self.clone();
+            let key = req.key.clone();
+            let account_uri = account_uri.to_string();
+            let (chall, authz) = (chall.clone(), authz.clone());
+            tokio::spawn(async move {
+                svc.validate(profile, authz, chall, key, actor, account_uri)
+                    .await;
+            });
+        }
+        Ok(())
     }
 
     async fn validate(

@@ -503,7 +503,11 @@ async fn authz(
 ) -> Response {
     let (c, req) = begin!(s, profile, headers, uri, body, KeyMode::Kid);
     let r = async {
-        let a = c.svc.authorization(&id, &req).await?;
+        let account_uri = c.account_url(&req.account()?.id);
+        let a = c
+            .svc
+            .authorization(&c.profile, &id, &req, &account_uri)
+            .await?;
         let mut reply = Reply::json(StatusCode::OK, &c.authz_json(&a));
         if a.status == "pending" {
             reply.retry_after = Some(1);
