@@ -622,6 +622,34 @@ async fn acme_b4_refusals_over_http() {
     let (s, _, p) = c.post(&new_account, &body).await;
     assert_eq!((s, problem_type(&p)), (400, "badSignatureAlgorithm"), "{p}");
 
+    // An unprotected header, several signatures, crit: malformed.
+    let nonce = c.nonce().await;
+    let mut body = c.body(&new_account, &nonce, ("jwk", c.jwk()), Some(&json!({})));
+    body["header"] = json!({"kid": "x"});
+    let (s, _, p) = c.post(&new_account, &body).await;
+    assert_eq!(
+        (s, problem_type(&p)),
+        (400, "malformed"),
+        "unprotected header: {p}"
+    );
+    let nonce = c.nonce().await;
+    let one = c.body(&new_account, &nonce, ("jwk", c.jwk()), Some(&json!({})));
+    let body = json!({"payload": one["payload"], "signatures": [
+        {"protected": one["protected"], "signature": one["signature"]},
+        {"protected": one["protected"], "signature": one["signature"]},
+    ]});
+    let (s, _, p) = c.post(&new_account, &body).await;
+    assert_eq!(
+        (s, problem_type(&p)),
+        (400, "malformed"),
+        "two signatures: {p}"
+    );
+    let nonce = c.nonce().await;
+    let protected = json!({"alg": "EdDSA", "nonce": nonce, "url": new_account, "jwk": c.jwk(), "crit": ["exp"], "exp": 1});
+    let body = c.sign(&protected, &b64("{}"));
+    let (s, _, p) = c.post(&new_account, &body).await;
+    assert_eq!((s, problem_type(&p)), (400, "malformed"), "crit: {p}");
+
     // Unknown kid: accountDoesNotExist.
     let nonce = c.nonce().await;
     let kid = format!("{}/acct/nosuchaccount", c.base);
