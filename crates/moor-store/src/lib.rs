@@ -12,6 +12,7 @@ mod audit;
 mod error;
 pub mod postgres;
 mod records;
+mod rows;
 pub mod sqlite;
 mod write_job;
 

@@ -209,18 +209,7 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(IssuerRecord {
-                    id: r.try_get("id")?,
-                    kind: r.try_get("kind")?,
-                    algorithm: r.try_get("algorithm")?,
-                    cert_der: r.try_get("cert_der")?,
-                    parent_id: r.try_get("parent_id")?,
-                    key_ref: r.try_get("key_ref")?,
-                    fingerprint: r.try_get("fingerprint")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
+            .map(crate::rows::Rows::<PgRow>::issuer)
             .collect()
     }
 
@@ -309,20 +298,7 @@ impl Store for PostgresStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    seq: r.try_get("seq")?,
-                    ts: r.try_get("ts")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    subject: r.try_get("subject")?,
-                    detail: r.try_get("detail")?,
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::rows::Rows::<PgRow>::audit).collect()
     }
 
     async fn insert_admin_token(
@@ -356,19 +332,7 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(RevokedEntry {
-                    serial_hex: r.try_get("serial_hex")?,
-                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.ok_or_else(|| {
-                        StoreError::Corrupt("revoked row without revoked_at".into())
-                    })?,
-                    reason: r
-                        .try_get::<Option<i32>, _>("revocation_reason")?
-                        .unwrap_or(0),
-                    revocation_seq: r.try_get::<Option<i64>, _>("revocation_seq")?.unwrap_or(0),
-                    not_after: r.try_get("not_after")?,
-                })
-            })
+            .map(crate::rows::Rows::<PgRow>::revoked)
             .collect()
     }
 
@@ -456,14 +420,7 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(AdminTokenRecord {
-                    id: r.try_get("id")?,
-                    secret_sha256: r.try_get("secret_sha256")?,
-                    name: r.try_get("name")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
+            .map(crate::rows::Rows::<PgRow>::admin_token)
             .collect()
     }
 
@@ -484,20 +441,7 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(RevocationEvent {
-                    seq: r.try_get("revocation_seq")?,
-                    serial_hex: r.try_get("serial_hex")?,
-                    issuer_id: r.try_get("issuer_id")?,
-                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.ok_or_else(|| {
-                        StoreError::Corrupt("revoked row without revoked_at".into())
-                    })?,
-                    reason: r
-                        .try_get::<Option<i32>, _>("revocation_reason")?
-                        .unwrap_or(0),
-                    not_after: r.try_get("not_after")?,
-                })
-            })
+            .map(crate::rows::Rows::<PgRow>::revocation)
             .collect()
     }
 
@@ -563,19 +507,9 @@ impl Store for PostgresStore {
         .bind(delta)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(CrlRecord {
-                issuer_id: r.try_get("issuer_id")?,
-                number: r.try_get("number")?,
-                delta_base: r.try_get("delta_base")?,
-                this_update: r.try_get("this_update")?,
-                next_update: r.try_get("next_update")?,
-                revocation_seq: r.try_get("revocation_seq")?,
-                entries: r.try_get("entries")?,
-                der: r.try_get("der")?,
-            })
-        })
-        .transpose()
+        row.as_ref()
+            .map(crate::rows::Rows::<PgRow>::crl)
+            .transpose()
     }
 
     async fn try_lease(
@@ -686,27 +620,5 @@ fn certificate_query(filter: &CertificateFilter) -> (String, Vec<Arg<'_>>) {
 
 /// A `certificates` row selected with [`CERT_COLUMNS`].
 pub(crate) fn cert_from_row(row: &PgRow) -> Result<CertificateRecord, StoreError> {
-    let sans: String = row.try_get("sans")?;
-    let sans: Vec<String> = serde_json::from_str(&sans).map_err(|e| {
-        StoreError::Corrupt(format!("certificates.sans is not a JSON string array: {e}"))
-    })?;
-    Ok(CertificateRecord {
-        id: row.try_get("id")?,
-        serial_hex: row.try_get("serial_hex")?,
-        issuer_id: row.try_get("issuer_id")?,
-        profile: row.try_get("profile")?,
-        subject: row.try_get("subject")?,
-        sans,
-        not_before: row.try_get("not_before")?,
-        not_after: row.try_get("not_after")?,
-        requester: row.try_get("requester")?,
-        key_algorithm: row.try_get("key_algorithm")?,
-        fingerprint: row.try_get("fingerprint")?,
-        spki_sha256: row.try_get("spki_sha256")?,
-        der: row.try_get("der")?,
-        status: row.try_get("status")?,
-        revoked_at: row.try_get("revoked_at")?,
-        revocation_reason: row.try_get("revocation_reason")?,
-        created_at: row.try_get("created_at")?,
-    })
+    crate::rows::Rows::<PgRow>::certificate(row)
 }
