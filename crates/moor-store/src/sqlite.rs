@@ -46,6 +46,23 @@ const QUEUE: usize = 8192;
 /// Stored CRLs kept per issuer and kind (full, delta).
 const CRLS_KEPT: i64 = 3;
 
+/// Open the writing connection. Switching a new file to WAL needs a moment of exclusive
+/// access, and SQLite answers SQLITE_BUSY at once (no busy handler) when another process
+/// opens the same new file at that moment: retry that for up to the busy timeout.
+async fn connect_writer(options: &SqliteConnectOptions) -> Result<SqliteConnection, StoreError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match SqliteConnection::connect_with(options).await {
+            Err(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("5") && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 fn db_kind(e: &sqlx::Error) -> Option<sqlx::error::ErrorKind> {
     match e {
         sqlx::Error::Database(db) => Some(db.kind()),
@@ -168,7 +185,7 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .statement_cache_capacity(256);
-        let mut writer_conn = SqliteConnection::connect_with(&writer_options).await?;
+        let mut writer_conn = connect_writer(&writer_options).await?;
 
         // Migrations run inside one BEGIN IMMEDIATE transaction (sqlx applies
         // each migration in a savepoint), so two processes opening a new file
