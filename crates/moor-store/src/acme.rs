@@ -73,6 +73,28 @@ pub struct AcmeIdentifier {
     pub value: String,
 }
 
+/// An admin's "renew now" (RFC 9773 windows moved for a set of certificates): every
+/// certificate created at or before `created_at` that matches every selector that is set
+/// gets this window instead of its own. The newest matching override wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewalOverride {
+    /// Random id.
+    pub id: String,
+    /// Only certificates of this issuer (`None`: any).
+    pub issuer_id: Option<String>,
+    /// Only certificates of this profile (`None`: any).
+    pub profile: Option<String>,
+    /// Only this certificate (`None`: any).
+    pub serial_hex: Option<String>,
+    /// The suggested window (unix seconds).
+    pub window_start: i64,
+    pub window_end: i64,
+    /// Why (shown as the ARI `explanationURL`'s text in the audit log).
+    pub reason: String,
+    /// When it was made; it applies to certificates created until then.
+    pub created_at: i64,
+}
+
 /// An ACME order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcmeOrder {
@@ -217,12 +239,51 @@ pub trait AcmeStore: Send + Sync {
     /// transaction. `order.authorizations` lists every authorization the order needs: the
     /// `new_authorizations` and any reused ones (which must exist: NotFound). Conflict if
     /// an id or a challenge token is taken; NotFound if the account does not exist.
+    /// Create an order and its new authorizations. An order that `replaces` a certificate
+    /// (RFC 9773 §5) is a Conflict when another order that is not `invalid` already
+    /// replaces it (checked in the same write transaction, so across nodes too).
     async fn create_order(
         &self,
         order: &AcmeOrder,
         new_authorizations: &[AcmeAuthorization],
         audit: NewAuditEntry,
     ) -> Result<(), StoreError>;
+
+    /// Rate limit of orders per account: when `account_id` created at least `n` orders at
+    /// or after `since`, the creation time of the `n`-th newest (the window has room again
+    /// once it leaves the window); `None` while there is room.
+    async fn nth_newest_order_since(
+        &self,
+        account_id: &str,
+        since: i64,
+        n: u32,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// The same over certificates naming `san` (tagged: `dns:example.com`, `ip:192.0.2.1`),
+    /// whoever requested them.
+    async fn nth_newest_certificate_naming_since(
+        &self,
+        san: &str,
+        since: i64,
+        n: u32,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Record a renewal override (audited).
+    async fn add_renewal_override(
+        &self,
+        override_: &RenewalOverride,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError>;
+
+    /// The newest override that applies to a certificate of `issuer_id` and `profile`
+    /// with `serial_hex`, created at `created_at`.
+    async fn renewal_override_for(
+        &self,
+        issuer_id: &str,
+        profile: &str,
+        serial_hex: &str,
+        created_at: i64,
+    ) -> Result<Option<RenewalOverride>, StoreError>;
 
     async fn order(&self, id: &str) -> Result<Option<AcmeOrder>, StoreError>;
 
@@ -245,14 +306,16 @@ pub trait AcmeStore: Send + Sync {
 
     async fn challenge(&self, id: &str) -> Result<Option<AcmeChallenge>, StoreError>;
 
-    /// A valid authorization of `account_id` for the identifier, unexpired at `now` (the
-    /// one that lasts longest), to reuse in a new order.
+    /// A valid authorization of `account_id` for the identifier, unexpired at `now` and
+    /// validated at or after `validated_since` (the one that lasts longest), to reuse in a
+    /// new order.
     async fn reusable_authorization(
         &self,
         account_id: &str,
         identifier: &AcmeIdentifier,
         wildcard: bool,
         now: i64,
+        validated_since: i64,
     ) -> Result<Option<AcmeAuthorization>, StoreError>;
 
     // ---- transitions (compare-and-set) ----
@@ -268,14 +331,15 @@ pub trait AcmeStore: Send + Sync {
         audit: NewAuditEntry,
     ) -> Result<bool, StoreError>;
 
-    /// End a validation: the challenge becomes `valid` or `invalid` (with `error` and
-    /// `records`), its pending authorization the same, and every pending order of that
-    /// authorization `ready` (all its authorizations valid) or `invalid` (with `error`).
-    /// Conflict if the challenge is not `processing`; NotFound.
+    /// End a validation: the challenge becomes `valid` (`valid_until` is `Some`: the
+    /// authorization then expires at that time) or `invalid` (with `error` and `records`),
+    /// its pending authorization the same, and every pending order of that authorization
+    /// `ready` (all its authorizations valid) or `invalid` (with `error`). Conflict if the
+    /// challenge is not `processing`; NotFound.
     async fn finish_validation(
         &self,
         challenge_id: &str,
-        valid: bool,
+        valid_until: Option<i64>,
         error: Option<&str>,
         records: Option<&str>,
         now: i64,
@@ -353,7 +417,7 @@ pub(crate) enum AcmeWrite {
     },
     FinishValidation {
         challenge_id: String,
-        valid: bool,
+        valid_until: Option<i64>,
         error: Option<String>,
         records: Option<String>,
         now: i64,
@@ -376,6 +440,10 @@ pub(crate) enum AcmeWrite {
         now: i64,
         audit: NewAuditEntry,
     },
+    AddRenewalOverride {
+        override_: RenewalOverride,
+        audit: NewAuditEntry,
+    },
 }
 
 impl AcmeWrite {
@@ -392,7 +460,8 @@ impl AcmeWrite {
             | AcmeWrite::FinishValidation { audit, .. }
             | AcmeWrite::DeactivateAuthorization { audit, .. }
             | AcmeWrite::BeginFinalize { audit, .. }
-            | AcmeWrite::FinishOrder { audit, .. } => audit,
+            | AcmeWrite::FinishOrder { audit, .. }
+            | AcmeWrite::AddRenewalOverride { audit, .. } => audit,
         }
     }
 }
@@ -447,7 +516,8 @@ macro_rules! acme_backend {
         use $crate::StoreError;
         use $crate::acme::{
             AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeEab, AcmeIdentifier, AcmeOrder,
-            AcmeStore, AcmeWrite, PROCESSING_TAKEOVER_SECS, from_json, refusal, to_json,
+            AcmeStore, AcmeWrite, PROCESSING_TAKEOVER_SECS, RenewalOverride, from_json, refusal,
+            to_json,
         };
         use $crate::write_job::{Done, Op};
         use $crate::NewAuditEntry;
@@ -656,7 +726,38 @@ macro_rules! acme_backend {
                     Ok((Done::Unit, true))
                 }
                 AcmeWrite::CreateOrder { order, authorizations, .. } => {
+                    if let Some(replaces) = &order.replaces {
+                        let taken: Option<String> = sqlx::query_scalar(
+                            "SELECT id FROM acme_orders WHERE replaces = $1 AND status <> 'invalid' LIMIT 1",
+                        )
+                        .bind(replaces)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                        if let Some(other) = taken {
+                            return Err(StoreError::Conflict {
+                                what: format!("order {other} replacing certificate {replaces}"),
+                            });
+                        }
+                    }
                     create_order(conn, order, authorizations).await?;
+                    Ok((Done::Unit, true))
+                }
+                AcmeWrite::AddRenewalOverride { override_: o, .. } => {
+                    sqlx::query(
+                        "INSERT INTO renewal_overrides (id, issuer_id, profile, serial_hex, window_start, \
+                         window_end, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&o.id)
+                    .bind(&o.issuer_id)
+                    .bind(&o.profile)
+                    .bind(&o.serial_hex)
+                    .bind(o.window_start)
+                    .bind(o.window_end)
+                    .bind(&o.reason)
+                    .bind(o.created_at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| refusal(e, &format!("renewal override {}", o.id), "issuer"))?;
                     Ok((Done::Unit, true))
                 }
                 AcmeWrite::BeginValidation { challenge_id, now, .. } => {
@@ -683,8 +784,9 @@ macro_rules! acme_backend {
                     }
                     Ok((Done::Number(0), false))
                 }
-                AcmeWrite::FinishValidation { challenge_id, valid, error, records, now, .. } => {
-                    let status = if *valid { "valid" } else { "invalid" };
+                AcmeWrite::FinishValidation { challenge_id, valid_until, error, records, now, .. } => {
+                    let valid = valid_until.is_some();
+                    let status = if valid { "valid" } else { "invalid" };
                     let validated_at = valid.then_some(*now);
                     let authz: Option<String> = sqlx::query_scalar(
                         "UPDATE acme_challenges SET status = $2, validated_at = $3, error = $4, records = $5 \
@@ -701,17 +803,19 @@ macro_rules! acme_backend {
                         return Err(not_in_state(conn, "acme_challenges", "ACME challenge", challenge_id, "processing").await);
                     };
                     let changed = sqlx::query(
-                        "UPDATE acme_authorizations SET status = $2, updated_at = $3 \
+                        "UPDATE acme_authorizations SET status = $2, updated_at = $3, \
+                         expires_at = COALESCE($4, expires_at) \
                          WHERE id = $1 AND status = 'pending'",
                     )
                     .bind(&authz)
                     .bind(status)
                     .bind(*now)
+                    .bind(*valid_until)
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
                     if changed > 0 {
-                        if *valid {
+                        if valid {
                             sqlx::query(
                                 "UPDATE acme_orders SET status = 'ready', updated_at = $2 \
                                  WHERE status = 'pending' \
@@ -1283,11 +1387,14 @@ macro_rules! acme_backend {
                 identifier: &AcmeIdentifier,
                 wildcard: bool,
                 now: i64,
+                validated_since: i64,
             ) -> Result<Option<AcmeAuthorization>, StoreError> {
+                // A valid authorization's updated_at is when it became valid: no later
+                // change leaves it valid.
                 let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {AUTHZ_COLUMNS} FROM acme_authorizations \
                      WHERE account_id = $1 AND identifier_type = $2 AND identifier_value = $3 \
-                     AND wildcard = $4 AND status = 'valid' AND expires_at > $5 \
+                     AND wildcard = $4 AND status = 'valid' AND expires_at > $5 AND updated_at >= $6 \
                      ORDER BY expires_at DESC, id LIMIT 1"
                 )))
                 .bind(account_id)
@@ -1295,12 +1402,102 @@ macro_rules! acme_backend {
                 .bind(&identifier.value)
                 .bind(wildcard)
                 .bind(now)
+                .bind(validated_since)
                 .fetch_optional(&self.$reader)
                 .await?;
                 match row {
                     Some(row) => self.acme_authz_with_challenges(&row).await.map(Some),
                     None => Ok(None),
                 }
+            }
+
+            async fn nth_newest_order_since(
+                &self,
+                account_id: &str,
+                since: i64,
+                n: u32,
+            ) -> Result<Option<i64>, StoreError> {
+                if n == 0 {
+                    return Ok(Some(since));
+                }
+                Ok(sqlx::query_scalar(
+                    "SELECT created_at FROM acme_orders WHERE account_id = $1 AND created_at >= $2 \
+                     ORDER BY created_at DESC LIMIT 1 OFFSET $3",
+                )
+                .bind(account_id)
+                .bind(since)
+                .bind(i64::from(n) - 1)
+                .fetch_optional(&self.$reader)
+                .await?)
+            }
+
+            async fn nth_newest_certificate_naming_since(
+                &self,
+                san: &str,
+                since: i64,
+                n: u32,
+            ) -> Result<Option<i64>, StoreError> {
+                if n == 0 {
+                    return Ok(Some(since));
+                }
+                Ok(sqlx::query_scalar(
+                    "SELECT c.created_at FROM certificate_sans s JOIN certificates c ON c.id = s.certificate_id \
+                     WHERE s.san = $1 AND c.created_at >= $2 \
+                     ORDER BY c.created_at DESC LIMIT 1 OFFSET $3",
+                )
+                .bind(san)
+                .bind(since)
+                .bind(i64::from(n) - 1)
+                .fetch_optional(&self.$reader)
+                .await?)
+            }
+
+            async fn add_renewal_override(
+                &self,
+                override_: &RenewalOverride,
+                audit: NewAuditEntry,
+            ) -> Result<(), StoreError> {
+                let write = AcmeWrite::AddRenewalOverride {
+                    override_: override_.clone(),
+                    audit,
+                };
+                self.acme_write(write, "add_renewal_override").await.map(drop)
+            }
+
+            async fn renewal_override_for(
+                &self,
+                issuer_id: &str,
+                profile: &str,
+                serial_hex: &str,
+                created_at: i64,
+            ) -> Result<Option<RenewalOverride>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT id, issuer_id, profile, serial_hex, window_start, window_end, reason, created_at \
+                     FROM renewal_overrides WHERE created_at >= $4 \
+                     AND (issuer_id IS NULL OR issuer_id = $1) \
+                     AND (profile IS NULL OR profile = $2) \
+                     AND (serial_hex IS NULL OR serial_hex = $3) \
+                     ORDER BY created_at DESC, id DESC LIMIT 1",
+                )
+                .bind(issuer_id)
+                .bind(profile)
+                .bind(serial_hex)
+                .bind(created_at)
+                .fetch_optional(&self.$reader)
+                .await?;
+                row.map(|r| -> Result<RenewalOverride, StoreError> {
+                    Ok(RenewalOverride {
+                        id: r.try_get("id")?,
+                        issuer_id: r.try_get("issuer_id")?,
+                        profile: r.try_get("profile")?,
+                        serial_hex: r.try_get("serial_hex")?,
+                        window_start: r.try_get("window_start")?,
+                        window_end: r.try_get("window_end")?,
+                        reason: r.try_get("reason")?,
+                        created_at: r.try_get("created_at")?,
+                    })
+                })
+                .transpose()
             }
 
             async fn begin_validation(
@@ -1323,7 +1520,7 @@ macro_rules! acme_backend {
             async fn finish_validation(
                 &self,
                 challenge_id: &str,
-                valid: bool,
+                valid_until: Option<i64>,
                 error: Option<&str>,
                 records: Option<&str>,
                 now: i64,
@@ -1331,7 +1528,7 @@ macro_rules! acme_backend {
             ) -> Result<(), StoreError> {
                 let write = AcmeWrite::FinishValidation {
                     challenge_id: challenge_id.to_owned(),
-                    valid,
+                    valid_until,
                     error: error.map(str::to_owned),
                     records: records.map(str::to_owned),
                     now,

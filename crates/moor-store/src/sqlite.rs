@@ -125,6 +125,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0006_acme.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            7,
+            Cow::Borrowed("acme limits renewal"),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0007_acme_limits_renewal.sql").into_sql_str(),
+            false,
+        ),
     ];
     Migrator::with_migrations(migrations)
 }

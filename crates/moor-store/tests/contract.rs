@@ -98,5 +98,8 @@ contract! {
         failed_or_abandoned_finalization,
         audit_entries_of_acme_changes_are_in_order,
         an_order_begun_on_a_store_that_dies_is_finished_on_another,
+        rate_limit_windows_count_orders_and_certificates,
+        one_live_order_replaces_a_certificate,
+        renewal_overrides_apply_to_older_matching_certificates,
     ],
 }

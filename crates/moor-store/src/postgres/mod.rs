@@ -59,6 +59,13 @@ pub fn migrator() -> Migrator {
             include_str!("../../migrations/postgres/0002_acme.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            3,
+            Cow::Borrowed("acme limits renewal"),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0003_acme_limits_renewal.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

@@ -90,7 +90,7 @@ fn order(id: &str, account_id: &str, authzs: &[&AcmeAuthorization]) -> AcmeOrder
         expires_at: NOW + 7 * DAY,
         error: None,
         certificate_serial: None,
-        replaces: Some("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE".into()),
+        replaces: Some(format!("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE-{id}")),
         profile: Some("shortlived".into()),
         csr: None,
         processing_since: None,
@@ -677,7 +677,7 @@ pub async fn finish_validation_moves_authorizations_and_orders(b: Backend) {
     assert!(is_conflict(
         acme.finish_validation(
             "a1-http",
-            true,
+            Some(NOW + 7 * DAY),
             None,
             None,
             NOW,
@@ -688,7 +688,7 @@ pub async fn finish_validation_moves_authorizations_and_orders(b: Backend) {
     assert!(is_not_found(
         acme.finish_validation(
             "nope",
-            true,
+            Some(NOW + 7 * DAY),
             None,
             None,
             NOW,
@@ -708,7 +708,7 @@ pub async fn finish_validation_moves_authorizations_and_orders(b: Backend) {
         .acme()
         .finish_validation(
             "a1-http",
-            true,
+            Some(NOW + 30 * DAY),
             None,
             Some(records),
             NOW + 2,
@@ -720,9 +720,11 @@ pub async fn finish_validation_moves_authorizations_and_orders(b: Backend) {
     assert_eq!(ch.status, "valid");
     assert_eq!(ch.validated_at, Some(NOW + 2));
     assert_eq!(ch.records.as_deref(), Some(records));
+    let a1 = acme.authorization("a1").await.unwrap().unwrap();
     assert_eq!(
-        acme.authorization("a1").await.unwrap().unwrap().status,
-        "valid"
+        (a1.status.as_str(), a1.expires_at, a1.updated_at),
+        ("valid", NOW + 30 * DAY, NOW + 2),
+        "a valid authorization lasts as long as the validation said"
     );
     assert_eq!(
         acme.order("o1").await.unwrap().unwrap().status,
@@ -733,7 +735,7 @@ pub async fn finish_validation_moves_authorizations_and_orders(b: Backend) {
     assert!(is_conflict(
         acme.finish_validation(
             "a1-http",
-            false,
+            None,
             None,
             None,
             NOW + 3,
@@ -757,7 +759,7 @@ pub async fn finish_validation_moves_authorizations_and_orders(b: Backend) {
     );
     acme.finish_validation(
         "a2-dns",
-        true,
+        Some(NOW + 7 * DAY),
         None,
         None,
         NOW + 5,
@@ -779,7 +781,7 @@ pub async fn finish_validation_moves_authorizations_and_orders(b: Backend) {
     );
     acme.finish_validation(
         "a3-http",
-        false,
+        None,
         Some(problem),
         None,
         NOW + 7,
@@ -805,30 +807,46 @@ pub async fn finish_validation_moves_authorizations_and_orders(b: Backend) {
 
     // The valid authorizations are reusable until they expire; wildcard is its own.
     let reuse = acme
-        .reusable_authorization("acct", &dns("a.example"), false, NOW + 8)
+        .reusable_authorization("acct", &dns("a.example"), false, NOW + 8, NOW)
         .await
         .unwrap();
     assert_eq!(reuse.map(|a| a.id), Some("a1".into()));
     assert_eq!(
-        acme.reusable_authorization("acct", &dns("a.example"), true, NOW + 8)
+        acme.reusable_authorization("acct", &dns("a.example"), true, NOW + 8, NOW)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
-        acme.reusable_authorization("acct", &dns("a.example"), false, NOW + 7 * DAY)
+        acme.reusable_authorization("acct", &dns("a.example"), false, NOW + 30 * DAY, NOW)
+            .await
+            .unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        acme.reusable_authorization("acct", &dns("a.example"), false, NOW + 8, NOW + 3)
+            .await
+            .unwrap(),
+        None,
+        "validated before the reuse window"
+    );
+    assert_eq!(
+        acme.reusable_authorization("acct", &dns("a.example"), false, NOW + 7 * DAY, NOW + 2)
+            .await
+            .unwrap()
+            .map(|a| a.id),
+        Some("a1".into()),
+        "validated at the start of the window"
+    );
+    assert_eq!(
+        acme.reusable_authorization("other", &dns("a.example"), false, NOW + 8, NOW)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
-        acme.reusable_authorization("other", &dns("a.example"), false, NOW + 8)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        acme.reusable_authorization("acct", &dns("c.example"), false, NOW + 8)
+        acme.reusable_authorization("acct", &dns("c.example"), false, NOW + 8, NOW)
             .await
             .unwrap(),
         None
@@ -881,7 +899,7 @@ async fn make_ready(store: &dyn Store) {
             .acme()
             .finish_validation(
                 ch,
-                true,
+                Some(NOW + 7 * DAY),
                 None,
                 None,
                 NOW + 2,
@@ -1117,7 +1135,7 @@ pub async fn an_order_begun_on_a_store_that_dies_is_finished_on_another(b: Backe
         );
         acme.finish_validation(
             ch,
-            true,
+            Some(NOW + 7 * DAY),
             None,
             None,
             at + 1,
@@ -1137,4 +1155,180 @@ pub async fn an_order_begun_on_a_store_that_dies_is_finished_on_another(b: Backe
     assert_eq!(acme.order("o1").await.unwrap().unwrap().status, "valid");
     // account, order, 3 begins, 2 finishes, finalize, finish.
     assert_chain_ok(&*second, 9).await;
+}
+
+pub async fn rate_limit_windows_count_orders_and_certificates(b: Backend) {
+    let store = b.open().await;
+    let acme = store.acme();
+    acme.create_account(
+        &account("acct", "tp-acct", None),
+        audit("acme.account.create", "acct"),
+    )
+    .await
+    .unwrap();
+    // Orders at NOW, NOW+10, NOW+20 (no replaces: none conflicts).
+    for (i, t) in [(0, NOW), (1, NOW + 10), (2, NOW + 20)] {
+        let a = authz(&format!("r{i}"), "acct", &format!("r{i}.example"));
+        let mut o = order(&format!("ro{i}"), "acct", &[&a]);
+        o.replaces = None;
+        o.created_at = t;
+        acme.create_order(&o, &[a], audit("acme.order.create", &o.id))
+            .await
+            .unwrap();
+    }
+    // Room for 4 in the window; 3 reached: the 3rd newest is NOW.
+    assert_eq!(
+        acme.nth_newest_order_since("acct", NOW, 4).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        acme.nth_newest_order_since("acct", NOW, 3).await.unwrap(),
+        Some(NOW)
+    );
+    assert_eq!(
+        acme.nth_newest_order_since("acct", NOW, 1).await.unwrap(),
+        Some(NOW + 20)
+    );
+    // The window starts after the first: only two inside.
+    assert_eq!(
+        acme.nth_newest_order_since("acct", NOW + 1, 3)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        acme.nth_newest_order_since("other", NOW, 1).await.unwrap(),
+        None
+    );
+
+    // Certificates naming dns:x.example (created at NOW - DAY by the fixture).
+    with_issuer(&*store).await;
+    for s in [serial(1), serial(2)] {
+        store
+            .record_issuance(
+                cert(&s, "default", "tls-server", &["dns:x.example"], NOW + DAY),
+                audit("issue", &s),
+            )
+            .await
+            .unwrap();
+    }
+    let n = |san: &'static str, since: i64, n: u32| {
+        let acme = store.acme();
+        async move {
+            acme.nth_newest_certificate_naming_since(san, since, n)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(n("dns:x.example", NOW - DAY, 2).await, Some(NOW - DAY));
+    assert_eq!(n("dns:x.example", NOW - DAY, 3).await, None);
+    assert_eq!(n("dns:x.example", NOW, 1).await, None, "outside the window");
+    assert_eq!(n("dns:y.example", NOW - DAY, 1).await, None);
+}
+
+pub async fn one_live_order_replaces_a_certificate(b: Backend) {
+    let (store, other) = (b.open().await, b.open().await);
+    let acme = store.acme();
+    // o1 replaces the fixture's certificate id.
+    let (o1, _, _) = with_order(&*store).await;
+    let before = all_audit(&*store).await.len();
+    let a = authz("b1", "acct", "a.example");
+    let o2 = AcmeOrder {
+        replaces: o1.replaces.clone(),
+        ..order("o2", "acct", &[&a])
+    };
+    let err = other
+        .acme()
+        .create_order(
+            &o2,
+            std::slice::from_ref(&a),
+            audit("acme.order.create", "o2"),
+        )
+        .await;
+    assert!(
+        is_conflict(err),
+        "a second live order replacing the same certificate"
+    );
+    assert_eq!(all_audit(&*store).await.len(), before, "nothing written");
+    assert_eq!(acme.order("o2").await.unwrap(), None);
+    assert_eq!(acme.authorization("b1").await.unwrap(), None);
+
+    // Once o1 is invalid (its authorization deactivated), another order may replace it.
+    acme.deactivate_authorization("a1", NOW + 1, audit("acme.authz.deactivate", "a1"))
+        .await
+        .unwrap();
+    assert_eq!(acme.order("o1").await.unwrap().unwrap().status, "invalid");
+    other
+        .acme()
+        .create_order(
+            &o2,
+            std::slice::from_ref(&a),
+            audit("acme.order.create", "o2"),
+        )
+        .await
+        .unwrap();
+}
+
+pub async fn renewal_overrides_apply_to_older_matching_certificates(b: Backend) {
+    use moor_store::RenewalOverride;
+    let store = b.open().await;
+    let acme = store.acme();
+    let ov = |id: &str, issuer: Option<&str>, serial: Option<&str>, at: i64| RenewalOverride {
+        id: id.into(),
+        issuer_id: issuer.map(Into::into),
+        profile: None,
+        serial_hex: serial.map(Into::into),
+        window_start: at,
+        window_end: at + 3600,
+        reason: format!("incident {id}"),
+        created_at: at,
+    };
+    assert_eq!(
+        acme.renewal_override_for("int", "tls", "aa", NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    acme.add_renewal_override(
+        &ov("o1", Some("int"), None, NOW + 10),
+        audit("ari.override", "o1"),
+    )
+    .await
+    .unwrap();
+    acme.add_renewal_override(
+        &ov("o2", None, Some("bb"), NOW + 20),
+        audit("ari.override", "o2"),
+    )
+    .await
+    .unwrap();
+    let got = |issuer: &'static str, serial: &'static str, created: i64| {
+        let acme = store.acme();
+        async move {
+            acme.renewal_override_for(issuer, "tls", serial, created)
+                .await
+                .unwrap()
+                .map(|o| o.id)
+        }
+    };
+    assert_eq!(got("int", "aa", NOW).await, Some("o1".into()));
+    assert_eq!(got("int", "aa", NOW + 11).await, None, "issued after it");
+    assert_eq!(got("other", "aa", NOW).await, None, "another issuer");
+    assert_eq!(
+        got("int", "bb", NOW).await,
+        Some("o2".into()),
+        "the newest wins"
+    );
+    assert_eq!(got("other", "bb", NOW + 15).await, Some("o2".into()));
+    let full = acme
+        .renewal_override_for("int", "tls", "aa", NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(full, ov("o1", Some("int"), None, NOW + 10));
+    assert!(
+        all_audit(&*store)
+            .await
+            .iter()
+            .any(|e| e.action == "ari.override" && e.subject == "o2")
+    );
 }

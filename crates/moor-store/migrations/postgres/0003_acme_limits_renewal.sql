@@ -1,0 +1,28 @@
+-- ACME rate limits, ARI `replaces`, and admin renewal windows (RFC 9773).
+--
+-- Rate limits count rows already stored (orders of an account, certificates naming an
+-- identifier) in a sliding window, so every node enforces the same limit.
+--
+-- The same schema is in ../sqlite/0007_acme_limits_renewal.sql.
+
+-- Orders of an account in a window (orders_per_account).
+CREATE INDEX acme_orders_account_created ON acme_orders (account_id, created_at);
+-- The order that replaces a certificate (RFC 9773 §5: alreadyReplaced).
+CREATE INDEX acme_orders_replaces ON acme_orders (replaces) WHERE replaces IS NOT NULL;
+-- Certificates naming an identifier in a window (certificates_per_identifier).
+CREATE INDEX certificates_created ON certificates (created_at);
+
+-- An admin's "renew now" for a set of certificates: every certificate created at or
+-- before created_at that matches every non-NULL selector gets this ARI window instead
+-- of its own (newest override wins).
+CREATE TABLE renewal_overrides (
+    id           TEXT   NOT NULL PRIMARY KEY,
+    issuer_id    TEXT,                 -- NULL: any issuer
+    profile      TEXT,                 -- NULL: any profile
+    serial_hex   TEXT,                 -- NULL: any certificate
+    window_start BIGINT NOT NULL,
+    window_end   BIGINT NOT NULL,
+    reason       TEXT   NOT NULL DEFAULT '',
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX renewal_overrides_created ON renewal_overrides (created_at);
