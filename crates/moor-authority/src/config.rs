@@ -58,6 +58,38 @@ pub struct AcmeConfig {
     pub terms_of_service: String,
     /// `meta.caaIdentities`: the CAA issuer domain names of this CA (RFC 8659).
     pub caa_identities: Vec<String>,
+    /// How long after its validation an authorization may serve later orders of the same
+    /// account (a duration like `7d`; `0s`: never reused).
+    pub authz_reuse: String,
+    /// At finalize, CAA is checked again for every authorization validated longer ago than
+    /// this (CA/B Forum BR 3.2.2.8 allows 8 hours).
+    pub caa_recheck_after: String,
+    /// The ACME profiles extension: more profiles a directory offers (`profile` in
+    /// newOrder), by directory. Every directory offers its own profile; the ones listed
+    /// must be public exactly when the directory's profile is.
+    pub directory_profiles: BTreeMap<String, Vec<String>>,
+    /// Rate limits, answered with `rateLimited` and `Retry-After`.
+    pub rate_limits: AcmeRateLimits,
+}
+
+/// `[acme.rate_limits]`: sliding windows over what the store holds, so every node counts
+/// the same. Each is `"N/duration"` (`"300/3h"`); an empty string turns it off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcmeRateLimits {
+    /// New orders of one account.
+    pub orders_per_account: String,
+    /// Certificates naming one identifier (whoever ordered them), checked at newOrder.
+    pub certificates_per_identifier: String,
+}
+
+impl Default for AcmeRateLimits {
+    fn default() -> Self {
+        AcmeRateLimits {
+            orders_per_account: "300/3h".into(),
+            certificates_per_identifier: "50/7d".into(),
+        }
+    }
 }
 
 impl Default for AcmeConfig {
@@ -72,6 +104,10 @@ impl Default for AcmeConfig {
             eab_required_profiles: Vec::new(),
             terms_of_service: String::new(),
             caa_identities: Vec::new(),
+            authz_reuse: "7d".into(),
+            caa_recheck_after: "8h".into(),
+            directory_profiles: BTreeMap::new(),
+            rate_limits: AcmeRateLimits::default(),
         }
     }
 }

@@ -74,7 +74,49 @@ pub fn app_with_acme(authority: Arc<Authority>, acme: Option<Arc<AcmeService>>) 
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             moor_core::limits::MAX_BODY_BYTES,
         ))
+        .layer(axum::middleware::from_fn(oversize_as_document))
         .with_state(state)
+}
+
+/// A body over [`moor_core::limits::MAX_BODY_BYTES`] is refused (413) by the limit layer
+/// before any handler runs, as plain text; ACME clients get an RFC 8555 problem document
+/// and REST clients the API's JSON error instead.
+async fn oversize_as_document(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let acme = req.uri().path().starts_with("/acme/");
+    let resp = next.run(req).await;
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| !ct.contains("json"));
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || !plain {
+        return resp;
+    }
+    let detail = format!(
+        "request body exceeds {} bytes",
+        moor_core::limits::MAX_BODY_BYTES
+    );
+    if acme {
+        let p = moor_core::acme::Problem::new(moor_core::acme::ProblemType::Malformed, detail)
+            .with_status(413);
+        let mut r = (StatusCode::PAYLOAD_TOO_LARGE, p.to_json()).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/problem+json"),
+        );
+        return r;
+    }
+    ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "payload_too_large",
+        message: detail,
+    }
+    .into_response()
 }
 
 /// Every unauthenticated route (both listeners).

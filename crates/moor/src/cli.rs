@@ -258,6 +258,28 @@ pub enum AcmeCommand {
     /// External account binding credentials (RFC 8555 §7.3.4).
     #[command(subcommand)]
     Eab(EabCommand),
+    /// Move the ARI renewal window (RFC 9773) of a set of certificates to now, so their
+    /// ACME clients renew within the window (e.g. everything from a compromised issuer).
+    RenewNow(RenewNowArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RenewNowArgs {
+    /// Certificates of this issuer.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Certificates of this profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// This certificate (hex serial).
+    #[arg(long)]
+    pub serial: Option<String>,
+    /// How long the window stays open from now (clients pick a time inside it).
+    #[arg(long, default_value = "1h")]
+    pub window: String,
+    /// Why, for the audit log.
+    #[arg(long, default_value = "")]
+    pub reason: String,
 }
 
 #[derive(Subcommand, Debug)]

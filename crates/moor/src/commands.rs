@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Acme(AcmeCommand::Eab(EabCommand::Create { profile })) => {
             eab_create(&env, out, profile.as_deref()).await
         }
+        Command::Acme(AcmeCommand::RenewNow(a)) => renew_now(&env, out, a).await,
     }
 }
 
@@ -692,6 +693,51 @@ async fn token_create(env: &Env, out: OutputFormat, name: &str) -> Result<ExitCo
         token: t.token.to_string(),
     };
     print(out, &v, |v| format!("{}\n", v.token));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn renew_now(env: &Env, out: OutputFormat, a: crate::cli::RenewNowArgs) -> Result<ExitCode> {
+    use moor_authority::acme::service::{AcmeService, RenewalSelector, rfc3339};
+    let window = moor_core::profile::parse_duration(&a.window)
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .with_context(|| format!("--window {:?} is not a duration like 1h or 30m", a.window))?;
+    let (pass, _) = wiring::passphrase(env, false)?;
+    let auth = wiring::authority(env, &pass).await?;
+    let o = AcmeService::override_renewal(
+        &auth,
+        &Requester::cli(),
+        RenewalSelector {
+            issuer_id: a.issuer,
+            profile: a.profile,
+            serial_hex: a.serial,
+        },
+        window,
+        &a.reason,
+    )
+    .await?;
+    #[derive(Serialize)]
+    struct V {
+        id: String,
+        issuer: Option<String>,
+        profile: Option<String>,
+        serial: Option<String>,
+        window_start: String,
+        window_end: String,
+    }
+    let v = V {
+        id: o.id,
+        issuer: o.issuer_id,
+        profile: o.profile,
+        serial: o.serial_hex,
+        window_start: rfc3339(o.window_start),
+        window_end: rfc3339(o.window_end),
+    };
+    print(out, &v, |v| {
+        format!(
+            "renewal window of the selected certificates: {} to {} (override {})\n",
+            v.window_start, v.window_end, v.id
+        )
+    });
     Ok(ExitCode::SUCCESS)
 }
 

@@ -388,4 +388,22 @@ pub const DEFAULT_CONFIG: &str = r#"# Mooring configuration. Every field has a s
 # san_types = ["dns"]
 # allow = ["*.example.com"]
 # deny = ["admin.example.com"]
+
+# The ACME server (RFC 8555): a directory per profile at /acme/{profile}/directory.
+# [acme]
+# enabled = true
+# http01_port = 80                 # where http-01 validation connects
+# tlsalpn01_port = 443             # where tls-alpn-01 validation connects
+# dns_resolver = "127.0.0.1:53"    # every validation lookup (A/AAAA, TXT, CAA) goes here
+# private_address_profiles = ["tls-server"]  # default: every non-public profile
+# eab_required_profiles = []       # directories that need external account binding
+# terms_of_service = ""
+# caa_identities = []              # this CA's CAA issuer domain names
+# authz_reuse = "7d"               # a valid authorization serves later orders this long ("0s": never)
+# caa_recheck_after = "8h"         # finalize rechecks CAA for authorizations validated longer ago
+# [acme.directory_profiles]        # profiles extension: more profiles a directory offers
+# tls-server = ["web"]
+# [acme.rate_limits]               # "N/window"; "" turns a limit off
+# orders_per_account = "300/3h"
+# certificates_per_identifier = "50/7d"
 "#;

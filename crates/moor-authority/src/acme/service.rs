@@ -31,6 +31,8 @@ mod orders;
 mod renewal_info;
 mod revocation;
 
+pub use renewal_info::{DEFAULT_OVERRIDE_WINDOW_SECS, RenewalSelector};
+
 use super::validation::{ChallengeType, ValidationConfig, Validator};
 use crate::config::AcmeConfig;
 use crate::{Authority, AuthorityError, IssueRequest, Requester, SubjectSource, audit_detail};
@@ -82,10 +84,58 @@ pub struct AccountOutcome {
     pub created: bool,
 }
 
+/// A rate limit: at most `count` per `window_secs` (sliding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Events allowed in the window.
+    pub count: u32,
+    /// The window (seconds).
+    pub window_secs: i64,
+}
+
+impl RateLimit {
+    /// `"N/duration"` (`"300/3h"`); empty: no limit.
+    pub fn parse(s: &str) -> Result<Option<RateLimit>, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let bad = || format!("{s:?} is not a rate limit like \"300/3h\"");
+        let (n, d) = s.split_once('/').ok_or_else(bad)?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        let window = moor_core::profile::parse_duration(d).ok_or_else(bad)?;
+        let window_secs = i64::try_from(window.as_secs()).map_err(|_| bad())?;
+        if window_secs == 0 || window_secs > 366 * 86_400 {
+            return Err(format!("{s:?}: the window must be 1s to 366d"));
+        }
+        Ok(Some(RateLimit { count, window_secs }))
+    }
+}
+
+/// The `[acme]` settings parsed once.
+#[derive(Debug, Clone)]
+struct Settings {
+    authz_reuse_secs: i64,
+    caa_recheck_after_secs: i64,
+    orders_per_account: Option<RateLimit>,
+    certificates_per_identifier: Option<RateLimit>,
+}
+
+fn seconds(what: &str, s: &str, max_days: i64) -> Result<i64, String> {
+    let d = moor_core::profile::parse_duration(s)
+        .ok_or_else(|| format!("acme.{what} = {s:?} is not a duration like 7d or 8h"))?;
+    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    if secs > max_days * 86_400 {
+        return Err(format!("acme.{what} = {s:?} is longer than {max_days}d"));
+    }
+    Ok(secs)
+}
+
 /// The ACME server state machine over the store.
 pub struct AcmeService {
     authority: Arc<Authority>,
     config: AcmeConfig,
+    settings: Settings,
     /// Validator that may reach private addresses, and one that may not.
     private_validator: Validator,
     public_validator: Validator,
@@ -114,6 +164,36 @@ impl AcmeService {
             .dns_resolver
             .parse()
             .map_err(|e| format!("acme.dns_resolver {:?}: {e}", config.dns_resolver))?;
+        // BR 4.2.1: validation data is reused for at most 398 days.
+        let settings = Settings {
+            authz_reuse_secs: seconds("authz_reuse", &config.authz_reuse, 398)?,
+            caa_recheck_after_secs: seconds("caa_recheck_after", &config.caa_recheck_after, 30)?,
+            orders_per_account: RateLimit::parse(&config.rate_limits.orders_per_account)
+                .map_err(|e| format!("acme.rate_limits.orders_per_account: {e}"))?,
+            certificates_per_identifier: RateLimit::parse(
+                &config.rate_limits.certificates_per_identifier,
+            )
+            .map_err(|e| format!("acme.rate_limits.certificates_per_identifier: {e}"))?,
+        };
+        let profiles = authority.profiles();
+        for (directory, offered) in &config.directory_profiles {
+            let own = profiles.get(directory).ok_or_else(|| {
+                format!("acme.directory_profiles: no profile {directory:?} to serve a directory")
+            })?;
+            for name in offered {
+                let p = profiles.get(name).ok_or_else(|| {
+                    format!("acme.directory_profiles.{directory}: no profile {name:?}")
+                })?;
+                if p.public != own.public {
+                    return Err(format!(
+                        "acme.directory_profiles.{directory}: profile {name:?} is {} but the \
+                         directory's profile is {} (validation rules differ)",
+                        if p.public { "public" } else { "private" },
+                        if own.public { "public" } else { "private" },
+                    ));
+                }
+            }
+        }
         let base = ValidationConfig {
             http01_port: config.http01_port,
             tlsalpn01_port: config.tlsalpn01_port,
@@ -132,6 +212,7 @@ impl AcmeService {
         Ok(AcmeService {
             authority,
             config,
+            settings,
             private_validator,
             public_validator,
         })
@@ -153,6 +234,26 @@ impl AcmeService {
             return None;
         }
         self.authority.profiles().get(name)
+    }
+
+    /// The profiles the directory `directory` offers (ACME profiles extension): its own
+    /// first, then the configured ones.
+    pub fn offered_profiles(&self, directory: &str) -> Vec<&Profile> {
+        let mut out: Vec<&Profile> = self.profile(directory).into_iter().collect();
+        for name in self
+            .config
+            .directory_profiles
+            .get(directory)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(p) = self.authority.profiles().get(name)
+                && !out.iter().any(|o| o.name == p.name)
+            {
+                out.push(p);
+            }
+        }
+        out
     }
 
     /// Whether the directory of `profile` requires external account binding.

@@ -273,6 +273,10 @@ pub struct Problem {
     /// The supported JWS algorithms (only with `badSignatureAlgorithm`, RFC 8555 §6.2).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub algorithms: Vec<String>,
+    /// Seconds after which the client may try again: the `Retry-After` header of the
+    /// response (with `rateLimited`, RFC 8555 §6.6), not part of the document.
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -285,6 +289,7 @@ impl Problem {
             identifier: None,
             subproblems: Vec::new(),
             algorithms: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -357,6 +362,13 @@ impl AcmeError {
     /// `unauthorized` (403 by default).
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         AcmeError::new(ProblemType::Unauthorized, detail)
+    }
+
+    /// `rateLimited` (429) with `Retry-After: retry_after_secs` (at least 1).
+    pub fn rate_limited(detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut p = Problem::new(ProblemType::RateLimited, detail);
+        p.retry_after = Some(retry_after_secs.max(1));
+        AcmeError::from(p)
     }
 
     /// `badPublicKey` (400).

@@ -89,6 +89,10 @@ fn problem_response(p: &Problem) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
+    if let Some(secs) = p.retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     r
 }
 
@@ -283,6 +287,16 @@ impl Ctx {
     }
 }
 
+/// One line about a profile for `meta.profiles`.
+fn profile_description(p: &moor_core::profile::Profile) -> String {
+    format!(
+        "issuer {}, certificates valid {}{}",
+        p.issuer,
+        moor_core::profile::format_duration(p.default_lifetime),
+        if p.public { ", public-TLS rules" } else { "" }
+    )
+}
+
 async fn directory(
     State(s): State<AppState>,
     Path(profile): Path<String>,
@@ -301,6 +315,14 @@ async fn directory(
     if !cfg.caa_identities.is_empty() {
         meta["caaIdentities"] = json!(cfg.caa_identities);
     }
+    // ACME profiles extension: what `profile` in newOrder may select.
+    let profiles: serde_json::Map<String, Value> = c
+        .svc
+        .offered_profiles(&profile)
+        .into_iter()
+        .map(|p| (p.name.clone(), json!(profile_description(p))))
+        .collect();
+    meta["profiles"] = Value::Object(profiles);
     let v = json!({
         "newNonce": c.url("new-nonce"),
         "newAccount": c.url("new-account"),
@@ -486,7 +508,8 @@ async fn finalize(
 ) -> Response {
     let (c, req) = begin!(s, profile, headers, uri, body, KeyMode::Kid);
     let r = async {
-        let o = c.svc.finalize(&id, &req).await?;
+        let account_uri = c.account_url(&req.account()?.id);
+        let o = c.svc.finalize(&id, &req, &account_uri).await?;
         Ok(Reply::json(StatusCode::OK, &c.order_json(&o))
             .location(c.url(&format!("order/{}", o.id))))
     }

@@ -45,7 +45,7 @@ pub(crate) struct IssuedView {
     issuer: String,
 }
 
-fn json_error(e: JsonRejection) -> ApiError {
+pub(super) fn json_error(e: JsonRejection) -> ApiError {
     match e {
         JsonRejection::MissingJsonContentType(_) => ApiError {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -1,8 +1,9 @@
-//! The REST JSON API under `/api/v1/`: certificates and issuers.
+//! The REST JSON API under `/api/v1/`: certificates, issuers and ACME administration.
 //!
 //! Every route here needs an admin: a bearer token (`Authorization: Bearer moor_…`)
 //! or an mTLS client certificate of the `admin` profile.
 
+mod acme;
 mod auth;
 mod certificates;
 mod issuers;
@@ -22,4 +23,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/certificates/{serial}", get(certificates::show))
         .route("/certificates/{serial}/revoke", post(certificates::revoke))
         .route("/issuers", get(issuers::list))
+        .route("/acme/eab", post(acme::create_eab))
+        .route("/acme/renewal-overrides", post(acme::override_renewal))
 }

@@ -260,16 +260,21 @@ impl AcmeService {
                 ("result", result),
             ],
         );
+        // A valid authorization serves this order until it expires, and later orders of
+        // the account for the reuse window.
+        let now = self.now();
+        let valid_until =
+            valid.then(|| (now + self.settings.authz_reuse_secs).max(authz.expires_at));
         if let Err(e) = self
             .authority
             .store()
             .acme()
             .finish_validation(
                 &chall.id,
-                valid,
+                valid_until,
                 error.as_deref(),
                 records.as_deref(),
-                self.now(),
+                now,
                 audit,
             )
             .await

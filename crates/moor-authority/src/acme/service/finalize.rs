@@ -1,5 +1,6 @@
 //! Finalization (RFC 8555 §7.4) and certificate download.
 
+use super::authorizations::{identifier_of_authz, problem_identifier};
 use super::orders::{parse_acme_identifier, to_acme_identifier};
 use super::*;
 
@@ -9,19 +10,23 @@ pub(super) struct FinalizePayload {
 }
 
 impl AcmeService {
-    /// finalize (RFC 8555 §7.4): the CSR must name exactly the order's identifiers; the
-    /// certificate is issued through [`Authority::issue`] by `acme:<account id>`.
+    /// finalize (RFC 8555 §7.4): the CSR must name exactly the order's identifiers; CAA
+    /// is checked again for authorizations validated longer ago than `caa_recheck_after`;
+    /// the certificate is issued through [`Authority::issue`] by `acme:<account id>` with
+    /// the order's profile. An order left `processing` by a node that died is taken over
+    /// (with the CSR stored when it began).
     pub async fn finalize(
         &self,
         order_id: &str,
         req: &Authenticated,
+        account_uri: &str,
     ) -> Result<AcmeOrder, AcmeError> {
         let account = req.account()?;
         let order = self.owned_order(order_id, account).await?;
         let payload: FinalizePayload = req.jws.payload_json()?;
         if order.status != "ready" {
             if order.status == "processing" || order.status == "valid" {
-                return Ok(order);
+                return self.resume_if_abandoned(order, account).await;
             }
             return Err(AcmeError::new(
                 ProblemType::OrderNotReady,
@@ -31,9 +36,7 @@ impl AcmeService {
         let der = b64url_decode(&payload.csr, "csr")?;
         let bad_csr = |d: String| AcmeError::new(ProblemType::BadCsr, d);
         let csr = moor_core::csr::verify_csr(&der).map_err(|r| bad_csr(r.detail))?;
-        let profile = self
-            .profile(&order.directory)
-            .ok_or_else(|| AcmeError::malformed("no such directory"))?;
+        let profile = self.order_profile(&order)?;
         let rules = IdentifierRules {
             public: profile.public,
         };
@@ -69,6 +72,7 @@ impl AcmeService {
                 "the CSR's names are not exactly the order's identifiers".into(),
             ));
         }
+        self.recheck_caa(&order, account_uri).await?;
         let store = self.authority.store().acme();
         let actor = format!("acme:{}", account.id);
         let audit = self.audit(&actor, "acme.order.finalize", &order.id, &[]);
@@ -79,12 +83,122 @@ impl AcmeService {
         {
             return self.owned_order(order_id, account).await;
         }
+        self.issue_for_order(&order, account, der).await
+    }
+
+    /// The profile an order issues with: the one it selected (profiles extension), else
+    /// its directory's.
+    fn order_profile(&self, order: &AcmeOrder) -> Result<&Profile, AcmeError> {
+        let name = order.profile.as_deref().unwrap_or(&order.directory);
+        self.authority
+            .profiles()
+            .get(name)
+            .ok_or_else(|| internal(format!("order {}: profile {name} is gone", order.id)))
+    }
+
+    /// CAA again (RFC 8659; BR 3.2.2.8) for every authorization of the order validated
+    /// more than `caa_recheck_after` ago, with the method that validated it.
+    async fn recheck_caa(&self, order: &AcmeOrder, account_uri: &str) -> Result<(), AcmeError> {
+        let now = self.now();
+        let authzs = self
+            .authority
+            .store()
+            .acme()
+            .authorizations_of_order(&order.id)
+            .await
+            .map_err(store_err)?;
+        let directory = self
+            .profile(&order.directory)
+            .ok_or_else(|| AcmeError::malformed("no such directory"))?;
+        let validator = self.validator(directory);
+        for a in authzs {
+            if a.updated_at > now - self.settings.caa_recheck_after_secs {
+                continue;
+            }
+            let method = a
+                .challenges
+                .iter()
+                .find(|c| c.status == "valid")
+                .and_then(|c| ChallengeType::parse(&c.kind));
+            let (Some(method), Some(id)) = (method, identifier_of_authz(&a)) else {
+                continue;
+            };
+            let caa_id = if a.wildcard {
+                Identifier::Dns(format!("*.{}", a.identifier.value))
+            } else {
+                id
+            };
+            let caa = validator.check_caa(&caa_id, account_uri, method).await;
+            if !caa.permitted {
+                return Err(AcmeError::from(
+                    moor_core::acme::Problem::new(
+                        ProblemType::Caa,
+                        format!(
+                            "CAA rechecked at finalize (validated {}): {}",
+                            rfc3339(a.updated_at),
+                            caa.reason
+                        ),
+                    )
+                    .with_identifier(problem_identifier(&a.identifier)),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// An order still `processing` after [`PROCESSING_TAKEOVER_SECS`] lost its node
+    /// mid-issuance: take it over and issue with the CSR stored when it began. Any other
+    /// order is returned as it is.
+    pub(super) async fn resume_if_abandoned(
+        &self,
+        order: AcmeOrder,
+        account: &AcmeAccount,
+    ) -> Result<AcmeOrder, AcmeError> {
+        let now = self.now();
+        let abandoned = order.status == "processing"
+            && order
+                .processing_since
+                .is_some_and(|t| t <= now - PROCESSING_TAKEOVER_SECS);
+        let Some(csr) = order.csr.clone().filter(|_| abandoned) else {
+            return Ok(order);
+        };
+        let actor = format!("acme:{}", account.id);
+        let audit = self.audit(
+            &actor,
+            "acme.order.finalize",
+            &order.id,
+            &[("takeover", "true")],
+        );
+        if !self
+            .authority
+            .store()
+            .acme()
+            .begin_finalize(&order.id, &csr, now, audit)
+            .await
+            .map_err(store_err)?
+        {
+            return self.owned_order(&order.id, account).await;
+        }
+        tracing::warn!(order = %order.id, "ACME: finishing an order whose finalization was abandoned");
+        self.issue_for_order(&order, account, csr).await
+    }
+
+    /// Issue for an order this caller moved to `processing`, then record the outcome.
+    async fn issue_for_order(
+        &self,
+        order: &AcmeOrder,
+        account: &AcmeAccount,
+        der: Vec<u8>,
+    ) -> Result<AcmeOrder, AcmeError> {
+        let store = self.authority.store().acme();
+        let actor = format!("acme:{}", account.id);
+        let profile = self.order_profile(order)?.name.clone();
         let issued = self
             .authority
             .issue(
                 &Requester::acme_account(&account.id),
                 IssueRequest {
-                    profile: order.directory.clone(),
+                    profile,
                     subject: SubjectSource::Csr(der),
                     lifetime: None,
                 },
@@ -118,7 +232,7 @@ impl AcmeService {
         if let Some(p) = err {
             return Err(AcmeError::from(p));
         }
-        self.owned_order(order_id, account).await
+        self.owned_order(&order.id, account).await
     }
 
     /// The certificate of a valid order with its chain, PEM (RFC 8555 §7.4.2).

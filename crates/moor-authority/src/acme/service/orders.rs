@@ -11,6 +11,12 @@ pub(super) struct NewOrderPayload {
     not_before: Option<String>,
     #[serde(default)]
     not_after: Option<String>,
+    /// ACME profiles extension: one of the directory's `meta.profiles`.
+    #[serde(default)]
+    profile: Option<String>,
+    /// RFC 9773 §5: the certificate id (AKI.serial) this order replaces.
+    #[serde(default)]
+    replaces: Option<String>,
 }
 
 /// An ACME identifier as moor-core's [`Identifier`] (checked against `rules`).
@@ -115,18 +121,34 @@ pub(super) fn parse_rfc3339(s: &str) -> Result<i64, AcmeError> {
 }
 
 impl AcmeService {
-    /// newOrder (RFC 8555 §7.4): identifiers checked against the profile; valid
-    /// authorizations of the account are reused.
+    /// newOrder (RFC 8555 §7.4): identifiers checked against the profile (the directory's,
+    /// or the one `profile` selects among those it offers); the rate limits; `replaces`
+    /// (RFC 9773 §5); valid authorizations of the account are reused within the reuse
+    /// window.
     pub async fn new_order(
         &self,
         profile_name: &str,
         req: &Authenticated,
     ) -> Result<AcmeOrder, AcmeError> {
         let account = req.account()?;
-        let profile = self
-            .profile(profile_name)
-            .ok_or_else(|| AcmeError::malformed("no such directory"))?;
         let payload: NewOrderPayload = req.jws.payload_json()?;
+        let offered = self.offered_profiles(profile_name);
+        let profile = match payload.profile.as_deref() {
+            None => *offered
+                .first()
+                .ok_or_else(|| AcmeError::malformed("no such directory"))?,
+            Some(wanted) => *offered.iter().find(|p| p.name == wanted).ok_or_else(|| {
+                let names: Vec<&str> = offered.iter().map(|p| p.name.as_str()).collect();
+                AcmeError::new(
+                    ProblemType::InvalidProfile,
+                    format!(
+                        "profile {:?} is not offered by this directory (offered: {})",
+                        wanted.chars().take(64).collect::<String>(),
+                        names.join(", ")
+                    ),
+                )
+            })?,
+        };
         if payload.identifiers.is_empty() {
             return Err(AcmeError::malformed(
                 "an order needs at least one identifier",
@@ -164,15 +186,28 @@ impl AcmeService {
         }
         let store = self.authority.store().acme();
         let now = self.now();
+        self.check_rate_limits(account, &ids, now).await?;
+        let replaces = match payload.replaces.as_deref() {
+            Some(cert_id) => Some(self.check_replaces(cert_id, account, &ids).await?),
+            None => None,
+        };
         let order_id = random_id()?;
         let mut authz_ids = Vec::new();
         let mut new_authzs = Vec::new();
+        let reuse = self.settings.authz_reuse_secs > 0;
         for id in &ids {
             let (aid, wildcard) = authz_identifier(id);
-            if let Some(reuse) = store
-                .reusable_authorization(&account.id, &aid, wildcard, now)
-                .await
-                .map_err(store_err)?
+            if reuse
+                && let Some(reuse) = store
+                    .reusable_authorization(
+                        &account.id,
+                        &aid,
+                        wildcard,
+                        now,
+                        now - self.settings.authz_reuse_secs,
+                    )
+                    .await
+                    .map_err(store_err)?
             {
                 authz_ids.push(reuse.id);
                 continue;
@@ -222,8 +257,8 @@ impl AcmeService {
             expires_at: now + ORDER_TTL_SECS,
             error: None,
             certificate_serial: None,
-            replaces: None,
-            profile: Some(profile_name.to_string()),
+            replaces: replaces.clone(),
+            profile: Some(profile.name.clone()),
             csr: None,
             processing_since: None,
             authorizations: authz_ids,
@@ -237,20 +272,113 @@ impl AcmeService {
             &order.id,
             &[
                 ("directory", profile_name),
+                ("profile", &profile.name),
                 ("identifiers", &names.join(",")),
+                ("replaces", replaces.as_deref().unwrap_or("")),
             ],
         );
-        store
-            .create_order(&order, &new_authzs, audit)
-            .await
-            .map_err(store_err)?;
-        Ok(order)
+        match store.create_order(&order, &new_authzs, audit).await {
+            Ok(()) => Ok(order),
+            Err(StoreError::Conflict { what }) if replaces.is_some() => Err(AcmeError::new(
+                ProblemType::AlreadyReplaced,
+                format!("the certificate is already being replaced ({what})"),
+            )),
+            Err(e) => Err(store_err(e)),
+        }
     }
 
-    /// An order of the account (POST-as-GET).
+    /// The rate limits (`[acme.rate_limits]`): orders of the account, then certificates
+    /// naming each identifier, over sliding windows of what the store holds.
+    async fn check_rate_limits(
+        &self,
+        account: &AcmeAccount,
+        ids: &BTreeSet<Identifier>,
+        now: i64,
+    ) -> Result<(), AcmeError> {
+        let store = self.authority.store().acme();
+        if let Some(limit) = self.settings.orders_per_account
+            && let Some(t) = store
+                .nth_newest_order_since(&account.id, now - limit.window_secs, limit.count)
+                .await
+                .map_err(store_err)?
+        {
+            let retry = (t + limit.window_secs - now).max(1);
+            return Err(AcmeError::rate_limited(
+                format!(
+                    "too many new orders: {} per {} for an account; retry after {}",
+                    limit.count,
+                    moor_core::profile::format_duration(std::time::Duration::from_secs(
+                        limit.window_secs as u64
+                    )),
+                    rfc3339(now + retry)
+                ),
+                retry as u64,
+            ));
+        }
+        if let Some(limit) = self.settings.certificates_per_identifier {
+            for id in ids {
+                if let Some(t) = store
+                    .nth_newest_certificate_naming_since(
+                        &id.tagged(),
+                        now - limit.window_secs,
+                        limit.count,
+                    )
+                    .await
+                    .map_err(store_err)?
+                {
+                    let retry = (t + limit.window_secs - now).max(1);
+                    return Err(AcmeError::rate_limited(
+                        format!(
+                            "too many certificates for {}: {} per {}; retry after {}",
+                            id.value(),
+                            limit.count,
+                            moor_core::profile::format_duration(std::time::Duration::from_secs(
+                                limit.window_secs as u64
+                            )),
+                            rfc3339(now + retry)
+                        ),
+                        retry as u64,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `replaces` (RFC 9773 §5): the certificate exists, was ordered by this account and
+    /// shares an identifier with the order. Returns the certificate id as given. (That no
+    /// other live order replaces it is checked when the order is written.)
+    async fn check_replaces(
+        &self,
+        cert_id: &str,
+        account: &AcmeAccount,
+        ids: &BTreeSet<Identifier>,
+    ) -> Result<String, AcmeError> {
+        let rec = self
+            .certificate_by_ari_id(cert_id)
+            .await
+            .map_err(|e| AcmeError::malformed(format!("replaces: {}", e.detail())))?;
+        if rec.requester != format!("acme:{}", account.id) {
+            return Err(AcmeError::malformed(
+                "replaces: the certificate was not ordered by this account",
+            ));
+        }
+        let names: BTreeSet<String> = ids.iter().map(|i| i.tagged()).collect();
+        if !rec.sans.iter().any(|s| names.contains(s)) {
+            return Err(AcmeError::malformed(
+                "replaces: the order shares no identifier with the certificate",
+            ));
+        }
+        Ok(cert_id.to_string())
+    }
+
+    /// An order of the account (POST-as-GET). Clients poll a processing order: one whose
+    /// node died mid-issuance is finished here.
     pub async fn order(&self, order_id: &str, req: &Authenticated) -> Result<AcmeOrder, AcmeError> {
         req.jws.expect_post_as_get()?;
-        self.owned_order(order_id, req.account()?).await
+        let account = req.account()?;
+        let order = self.owned_order(order_id, account).await?;
+        self.resume_if_abandoned(order, account).await
     }
 
     pub(super) async fn owned_order(
