@@ -236,6 +236,12 @@ impl Ctx {
         if o.certificate_serial.is_some() {
             v["certificate"] = json!(self.url(&format!("cert/{}", o.id)));
         }
+        if let Some(p) = &o.profile {
+            v["profile"] = json!(p);
+        }
+        if let Some(r) = &o.replaces {
+            v["replaces"] = json!(r);
+        }
         if let Some(e) = o
             .error
             .as_deref()

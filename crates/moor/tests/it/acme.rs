@@ -15,14 +15,14 @@ use serde_json::{Value, json};
 
 use crate::harness::{Home, Server, openssl_verify, pkilint, scratch, split_pem, tool};
 
-fn free_tcp_port() -> u16 {
+pub(crate) fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free tcp port")
 }
 
-fn free_udp_port() -> u16 {
+pub(crate) fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -30,14 +30,14 @@ fn free_udp_port() -> u16 {
 }
 
 /// `pebble-challtestsrv` as the validator's DNS (A → 127.0.0.1), killed on drop.
-struct ChallTestSrv {
+pub(crate) struct ChallTestSrv {
     child: Child,
-    dns: u16,
-    management: u16,
+    pub(crate) dns: u16,
+    pub(crate) management: u16,
 }
 
 impl ChallTestSrv {
-    fn start() -> ChallTestSrv {
+    pub(crate) fn start() -> ChallTestSrv {
         let dns = free_udp_port();
         let management = free_tcp_port();
         let child = Command::new(tool("pebble-challtestsrv"))
@@ -85,7 +85,7 @@ impl Drop for ChallTestSrv {
 }
 
 /// A home whose ACME validator uses `dns` and connects to `http01_port` on loopback.
-fn acme_home(dns: u16, http01_port: u16, extra: &str) -> Home {
+pub(crate) fn acme_home(dns: u16, http01_port: u16, extra: &str) -> Home {
     Home::new(Some(&format!(
         "[acme]\nhttp01_port = {http01_port}\ndns_resolver = \"127.0.0.1:{dns}\"\nallow_loopback = true\n{extra}"
     )))
@@ -422,18 +422,18 @@ async fn acme_lego_eab_required_and_not_reusable() {
 
 // ---- B4 refusals over HTTP, with a minimal Ed25519 JWS client ----
 
-fn b64(bytes: impl AsRef<[u8]>) -> String {
+pub(crate) fn b64(bytes: impl AsRef<[u8]>) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-struct Client<'a> {
-    server: &'a Server,
-    key: Ed25519KeyPair,
-    base: String,
+pub(crate) struct Client<'a> {
+    pub(crate) server: &'a Server,
+    pub(crate) key: Ed25519KeyPair,
+    pub(crate) base: String,
 }
 
 impl<'a> Client<'a> {
-    fn new(server: &'a Server) -> Client<'a> {
+    pub(crate) fn new(server: &'a Server) -> Client<'a> {
         let key = Ed25519KeyPair::generate().expect("ed25519");
         Client {
             server,
@@ -442,11 +442,11 @@ impl<'a> Client<'a> {
         }
     }
 
-    fn jwk(&self) -> Value {
+    pub(crate) fn jwk(&self) -> Value {
         json!({"kty": "OKP", "crv": "Ed25519", "x": b64(self.key.public_key().as_ref())})
     }
 
-    async fn nonce(&self) -> String {
+    pub(crate) async fn nonce(&self) -> String {
         let r = self
             .server
             .client
@@ -461,7 +461,7 @@ impl<'a> Client<'a> {
             .to_string()
     }
 
-    fn sign(&self, protected: &Value, payload: &str) -> Value {
+    pub(crate) fn sign(&self, protected: &Value, payload: &str) -> Value {
         let p = b64(protected.to_string());
         let input = format!("{p}.{payload}");
         let sig = self.key.sign(input.as_bytes());
@@ -469,14 +469,20 @@ impl<'a> Client<'a> {
     }
 
     /// A JWS body for `url` with `key` = ("jwk", jwk) or ("kid", url).
-    fn body(&self, url: &str, nonce: &str, key: (&str, Value), payload: Option<&Value>) -> Value {
+    pub(crate) fn body(
+        &self,
+        url: &str,
+        nonce: &str,
+        key: (&str, Value),
+        payload: Option<&Value>,
+    ) -> Value {
         let mut protected = json!({"alg": "EdDSA", "nonce": nonce, "url": url});
         protected[key.0] = key.1;
         let payload = payload.map(|p| b64(p.to_string())).unwrap_or_default();
         self.sign(&protected, &payload)
     }
 
-    async fn post_raw(
+    pub(crate) async fn post_raw(
         &self,
         url: &str,
         content_type: &str,
@@ -521,12 +527,12 @@ impl<'a> Client<'a> {
         )
     }
 
-    async fn post(&self, url: &str, body: &Value) -> (u16, Option<String>, Value) {
+    pub(crate) async fn post(&self, url: &str, body: &Value) -> (u16, Option<String>, Value) {
         self.post_raw(url, "application/jose+json", body).await
     }
 
     /// Creates the account; returns its URL.
-    async fn register(&self) -> String {
+    pub(crate) async fn register(&self) -> String {
         let url = format!("{}/new-account", self.base);
         let nonce = self.nonce().await;
         let body = self.body(
@@ -552,7 +558,7 @@ impl<'a> Client<'a> {
     }
 }
 
-fn problem_type(v: &Value) -> &str {
+pub(crate) fn problem_type(v: &Value) -> &str {
     v["type"]
         .as_str()
         .unwrap_or_default()

@@ -270,6 +270,22 @@ impl Drop for Server {
 
 /// A reqwest client trusting `roots_pem`, optionally presenting a client identity (cert+key PEM).
 pub fn client_with(roots_pem: &str, identity_pem: Option<&str>) -> reqwest::Client {
+    client_builder(roots_pem, identity_pem)
+        .http1_only()
+        .build()
+        .expect("client")
+}
+
+/// The same client speaking HTTP/2 only (ALPN h2): a refused request body does not
+/// break the connection the answer comes back on.
+pub fn h2_client(roots_pem: &str) -> reqwest::Client {
+    client_builder(roots_pem, None)
+        .http2_prior_knowledge()
+        .build()
+        .expect("client")
+}
+
+fn client_builder(roots_pem: &str, identity_pem: Option<&str>) -> reqwest::ClientBuilder {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
@@ -281,7 +297,7 @@ pub fn client_with(roots_pem: &str, identity_pem: Option<&str>) -> reqwest::Clie
     if let Some(id) = identity_pem {
         b = b.identity(reqwest::Identity::from_pem(id.as_bytes()).expect("identity"));
     }
-    b.build().expect("client")
+    b
 }
 
 /// A scratch directory for files handed to tools.

@@ -4,6 +4,7 @@
 //! the test with a message saying so, never skips it.
 
 mod acme;
+mod acme_policy;
 mod api;
 mod cli;
 mod consistency;
