@@ -95,6 +95,21 @@ pub struct RenewalOverride {
     pub created_at: i64,
 }
 
+/// A cross-signed certificate of an issuer: its name and key, signed by another root. The
+/// issuer's certificates also chain through it (an ACME alternate chain).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossCertificate {
+    /// Random id.
+    pub id: String,
+    /// The issuer whose name and key it certifies.
+    pub issuer_id: String,
+    /// The root that signed it.
+    pub signed_by: String,
+    pub der: Vec<u8>,
+    pub not_after: i64,
+    pub created_at: i64,
+}
+
 /// An ACME order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcmeOrder {
@@ -267,6 +282,21 @@ pub trait AcmeStore: Send + Sync {
         since: i64,
         n: u32,
     ) -> Result<Option<i64>, StoreError>;
+
+    /// Record a cross-signed certificate of an issuer (audited). NotFound if either issuer
+    /// does not exist.
+    async fn add_cross_certificate(
+        &self,
+        cross: &CrossCertificate,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError>;
+
+    /// The cross-signed certificates of `issuer_id` unexpired at `now`, oldest first.
+    async fn cross_certificates(
+        &self,
+        issuer_id: &str,
+        now: i64,
+    ) -> Result<Vec<CrossCertificate>, StoreError>;
 
     /// Record a renewal override (audited).
     async fn add_renewal_override(
@@ -444,6 +474,10 @@ pub(crate) enum AcmeWrite {
         override_: RenewalOverride,
         audit: NewAuditEntry,
     },
+    AddCrossCertificate {
+        cross: CrossCertificate,
+        audit: NewAuditEntry,
+    },
 }
 
 impl AcmeWrite {
@@ -461,7 +495,8 @@ impl AcmeWrite {
             | AcmeWrite::DeactivateAuthorization { audit, .. }
             | AcmeWrite::BeginFinalize { audit, .. }
             | AcmeWrite::FinishOrder { audit, .. }
-            | AcmeWrite::AddRenewalOverride { audit, .. } => audit,
+            | AcmeWrite::AddRenewalOverride { audit, .. }
+            | AcmeWrite::AddCrossCertificate { audit, .. } => audit,
         }
     }
 }
@@ -516,8 +551,8 @@ macro_rules! acme_backend {
         use $crate::StoreError;
         use $crate::acme::{
             AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeEab, AcmeIdentifier, AcmeOrder,
-            AcmeStore, AcmeWrite, PROCESSING_TAKEOVER_SECS, RenewalOverride, from_json, refusal,
-            to_json,
+            AcmeStore, AcmeWrite, CrossCertificate, PROCESSING_TAKEOVER_SECS, RenewalOverride,
+            from_json, refusal, to_json,
         };
         use $crate::write_job::{Done, Op};
         use $crate::NewAuditEntry;
@@ -740,6 +775,28 @@ macro_rules! acme_backend {
                         }
                     }
                     create_order(conn, order, authorizations).await?;
+                    Ok((Done::Unit, true))
+                }
+                AcmeWrite::AddCrossCertificate { cross: c, .. } => {
+                    sqlx::query(
+                        "INSERT INTO issuer_cross_certificates (id, issuer_id, signed_by, der, not_after, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&c.id)
+                    .bind(&c.issuer_id)
+                    .bind(&c.signed_by)
+                    .bind(&c.der)
+                    .bind(c.not_after)
+                    .bind(c.created_at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| {
+                        refusal(
+                            e,
+                            &format!("cross certificate {}", c.id),
+                            &format!("issuer {} or {}", c.issuer_id, c.signed_by),
+                        )
+                    })?;
                     Ok((Done::Unit, true))
                 }
                 AcmeWrite::AddRenewalOverride { override_: o, .. } => {
@@ -1450,6 +1507,46 @@ macro_rules! acme_backend {
                 .bind(i64::from(n) - 1)
                 .fetch_optional(&self.$reader)
                 .await?)
+            }
+
+            async fn add_cross_certificate(
+                &self,
+                cross: &CrossCertificate,
+                audit: NewAuditEntry,
+            ) -> Result<(), StoreError> {
+                let write = AcmeWrite::AddCrossCertificate {
+                    cross: cross.clone(),
+                    audit,
+                };
+                self.acme_write(write, "add_cross_certificate").await.map(drop)
+            }
+
+            async fn cross_certificates(
+                &self,
+                issuer_id: &str,
+                now: i64,
+            ) -> Result<Vec<CrossCertificate>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, issuer_id, signed_by, der, not_after, created_at \
+                     FROM issuer_cross_certificates WHERE issuer_id = $1 AND not_after > $2 \
+                     ORDER BY created_at, id",
+                )
+                .bind(issuer_id)
+                .bind(now)
+                .fetch_all(&self.$reader)
+                .await?;
+                rows.iter()
+                    .map(|r| -> Result<CrossCertificate, StoreError> {
+                        Ok(CrossCertificate {
+                            id: r.try_get("id")?,
+                            issuer_id: r.try_get("issuer_id")?,
+                            signed_by: r.try_get("signed_by")?,
+                            der: r.try_get("der")?,
+                            not_after: r.try_get("not_after")?,
+                            created_at: r.try_get("created_at")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn add_renewal_override(

@@ -18,7 +18,7 @@ mod write_job;
 
 pub use acme::{
     AcmeAccount, AcmeAuthorization, AcmeChallenge, AcmeEab, AcmeIdentifier, AcmeOrder, AcmeStore,
-    PROCESSING_TAKEOVER_SECS, RenewalOverride,
+    CrossCertificate, PROCESSING_TAKEOVER_SECS, RenewalOverride,
 };
 pub use audit::{AuditFailure, AuditVerification, GENESIS_HASH, audit_entry_hash, verify_run};
 pub use error::StoreError;

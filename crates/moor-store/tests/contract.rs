@@ -101,5 +101,6 @@ contract! {
         rate_limit_windows_count_orders_and_certificates,
         one_live_order_replaces_a_certificate,
         renewal_overrides_apply_to_older_matching_certificates,
+        cross_certificates_of_an_issuer,
     ],
 }

@@ -1,4 +1,5 @@
--- ACME rate limits, ARI `replaces`, and admin renewal windows (RFC 9773).
+-- ACME rate limits, ARI `replaces`, admin renewal windows (RFC 9773), and cross-signed
+-- issuer certificates for alternate chains.
 --
 -- Rate limits count rows already stored (orders of an account, certificates naming an
 -- identifier) in a sliding window, so every node enforces the same limit.
@@ -26,3 +27,16 @@ CREATE TABLE renewal_overrides (
     created_at   BIGINT NOT NULL
 );
 CREATE INDEX renewal_overrides_created ON renewal_overrides (created_at);
+
+-- A certificate for an issuer's name and key signed by another root (a cross-sign): the
+-- issuer's certificates then also chain to that root. ACME offers each as an alternate
+-- chain (RFC 8555 §7.4.2, Link rel="alternate").
+CREATE TABLE issuer_cross_certificates (
+    id         TEXT   NOT NULL PRIMARY KEY,
+    issuer_id  TEXT   NOT NULL REFERENCES issuers (id),  -- whose name and key it certifies
+    signed_by  TEXT   NOT NULL REFERENCES issuers (id),  -- the root that signed it
+    der        BLOB  NOT NULL,
+    not_after  BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX issuer_cross_certificates_issuer ON issuer_cross_certificates (issuer_id, created_at);

@@ -1332,3 +1332,64 @@ pub async fn renewal_overrides_apply_to_older_matching_certificates(b: Backend) 
             .any(|e| e.action == "ari.override" && e.subject == "o2")
     );
 }
+
+pub async fn cross_certificates_of_an_issuer(b: Backend) {
+    use moor_store::CrossCertificate;
+    let store = b.open().await;
+    let acme = store.acme();
+    with_issuer(&*store).await;
+    store
+        .insert_issuer(
+            &issuer("other-root", None),
+            audit("issuer.create", "other-root"),
+        )
+        .await
+        .unwrap();
+    let cross = |id: &str, not_after: i64, created_at: i64| CrossCertificate {
+        id: id.into(),
+        issuer_id: "default".into(),
+        signed_by: "other-root".into(),
+        // Bytes a text column would mangle.
+        der: vec![0x30, 0x00, 0xff, id.len() as u8],
+        not_after,
+        created_at,
+    };
+    acme.add_cross_certificate(
+        &cross("x2", NOW + DAY, NOW + 2),
+        audit("issuer.cross-sign", "x2"),
+    )
+    .await
+    .unwrap();
+    acme.add_cross_certificate(
+        &cross("x1", NOW + DAY, NOW + 1),
+        audit("issuer.cross-sign", "x1"),
+    )
+    .await
+    .unwrap();
+    acme.add_cross_certificate(&cross("old", NOW, NOW), audit("issuer.cross-sign", "old"))
+        .await
+        .unwrap();
+    // Unexpired ones, oldest first, bytes intact.
+    assert_eq!(
+        acme.cross_certificates("default", NOW).await.unwrap(),
+        vec![
+            cross("x1", NOW + DAY, NOW + 1),
+            cross("x2", NOW + DAY, NOW + 2)
+        ]
+    );
+    assert!(
+        acme.cross_certificates("other-root", NOW)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An unknown issuer: NotFound, nothing written.
+    let before = all_audit(&*store).await.len();
+    let mut bad = cross("x3", NOW + DAY, NOW);
+    bad.signed_by = "nope".into();
+    assert!(is_not_found(
+        acme.add_cross_certificate(&bad, audit("issuer.cross-sign", "x3"))
+            .await
+    ));
+    assert_eq!(all_audit(&*store).await.len(), before);
+}
