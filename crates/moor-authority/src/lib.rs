@@ -11,6 +11,7 @@ pub mod acme;
 pub mod admin_token;
 pub mod config;
 pub mod crl;
+pub mod cross_sign;
 mod error;
 pub mod issue;
 pub mod metrics;

@@ -125,6 +125,33 @@ fn ca_params(
     Ok(p)
 }
 
+/// The key of the root `rec`: from the home, or from `root_key_file` (an offline root's
+/// key must be given).
+pub fn load_root_key(
+    home: &Home,
+    pass: &Passphrase,
+    rec: &IssuerRecord,
+    root_key_file: Option<PathBuf>,
+) -> Result<SoftwareKey, AuthorityError> {
+    let alg: KeyAlgorithm =
+        rec.algorithm
+            .parse()
+            .map_err(|e: moor_core::algorithm::UnknownAlgorithm| {
+                AuthorityError::Internal(e.to_string())
+            })?;
+    let path = match (root_key_file, rec.key_ref.as_str()) {
+        (Some(p), _) => p,
+        (None, "offline") => {
+            return Err(AuthorityError::BadRequest(format!(
+                "root {} is offline; pass --root-key FILE",
+                rec.id
+            )));
+        }
+        (None, r) => home.resolve(r),
+    };
+    Ok(moor_keys::load_key_file(&path, pass, Some(alg))?)
+}
+
 /// Create a root (or reuse one) and an issuing intermediate; store both and audit it.
 pub async fn create_hierarchy(
     home: &Home,
@@ -218,22 +245,7 @@ pub async fn create_hierarchy(
             .find(|i| i.id == root_id && i.kind == "root")
             .cloned()
             .ok_or_else(|| AuthorityError::NotFound(format!("root {root_id}")))?;
-        let root_alg: KeyAlgorithm =
-            rec.algorithm
-                .parse()
-                .map_err(|e: moor_core::algorithm::UnknownAlgorithm| {
-                    AuthorityError::Internal(e.to_string())
-                })?;
-        let path = match (&req.root_key_file, rec.key_ref.as_str()) {
-            (Some(p), _) => p.clone(),
-            (None, "offline") => {
-                return Err(AuthorityError::BadRequest(format!(
-                    "root {root_id} is offline; pass --root-key FILE"
-                )));
-            }
-            (None, r) => home.resolve(r),
-        };
-        let key = moor_keys::load_key_file(&path, pass, Some(root_alg))?;
+        let key = load_root_key(home, pass, &rec, req.root_key_file.clone())?;
         (rec, key, false)
     };
 

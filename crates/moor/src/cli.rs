@@ -209,6 +209,22 @@ pub enum CaCommand {
     List,
     /// Add an issuing intermediate (optionally with a new root of its own).
     AddIssuer(AddIssuerArgs),
+    /// Cross-sign an issuer with another root: its certificates then also chain to that
+    /// root (ACME offers the chain as an alternate, Link rel="alternate").
+    CrossSign(CrossSignArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CrossSignArgs {
+    /// The issuer whose name and key are certified.
+    #[arg(long)]
+    pub issuer: String,
+    /// The root that signs.
+    #[arg(long)]
+    pub by: String,
+    /// The key file of an offline root.
+    #[arg(long)]
+    pub root_key: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -28,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Revoke(a) => revoke(&env, out, a).await,
         Command::Ca(CaCommand::List) => ca_list(&env, out).await,
         Command::Ca(CaCommand::AddIssuer(a)) => add_issuer(&env, out, a).await,
+        Command::Ca(CaCommand::CrossSign(a)) => cross_sign(&env, out, a).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&env, out).await,
         Command::Token(TokenCommand::Create { name }) => token_create(&env, out, &name).await,
         Command::Migrate => migrate(&env, out).await,
@@ -606,6 +607,54 @@ async fn ca_list(env: &Env, out: OutputFormat) -> Result<ExitCode> {
             ));
         }
         s
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn cross_sign(
+    env: &Env,
+    out: OutputFormat,
+    a: crate::cli::CrossSignArgs,
+) -> Result<ExitCode> {
+    let (pass, _) = wiring::passphrase(env, false)?;
+    let cross = moor_authority::cross_sign::cross_sign(
+        &env.home,
+        env.store.as_ref(),
+        &pass,
+        env.clock.as_ref(),
+        "cli",
+        moor_authority::cross_sign::CrossSignRequest {
+            issuer_id: a.issuer,
+            by_root: a.by,
+            root_key_file: a.root_key,
+        },
+    )
+    .await?;
+    #[derive(Serialize)]
+    struct V {
+        id: String,
+        issuer: String,
+        signed_by: String,
+        not_after: String,
+        file: String,
+    }
+    let v = V {
+        id: cross.id,
+        file: env
+            .home
+            .certs_dir()
+            .join(format!("{}-by-{}.pem", cross.issuer_id, cross.signed_by))
+            .display()
+            .to_string(),
+        issuer: cross.issuer_id,
+        signed_by: cross.signed_by,
+        not_after: moor_authority::acme::service::rfc3339(cross.not_after),
+    };
+    print(out, &v, |v| {
+        format!(
+            "cross-signed {} by {} (until {}): {}\n",
+            v.issuer, v.signed_by, v.not_after, v.file
+        )
     });
     Ok(ExitCode::SUCCESS)
 }

@@ -36,6 +36,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/acme/{profile}/authz/{id}", post(authz))
         .route("/acme/{profile}/chall/{id}", post(challenge))
         .route("/acme/{profile}/cert/{id}", post(certificate))
+        .route(
+            "/acme/{profile}/cert/{id}/{chain}",
+            post(alternate_certificate),
+        )
         .route("/acme/{profile}/revoke-cert", post(revoke_cert))
         .route("/acme/{profile}/renewal-info/{id}", get(renewal_info))
 }
@@ -577,19 +581,52 @@ async fn certificate(
     body: Bytes,
 ) -> Response {
     let (c, req) = begin!(s, profile, headers, uri, body, KeyMode::Kid);
-    let r = async {
-        let pem = c.svc.certificate_chain(&id, &req).await?;
-        Ok(Reply {
-            status: StatusCode::OK,
-            body: pem.into_bytes(),
-            content_type: "application/pem-certificate-chain",
-            location: None,
-            links: Vec::new(),
-            retry_after: None,
-        })
-    }
-    .await;
+    let r = certificate_reply(&c, &req, &id, 0).await;
     c.finish(r).await
+}
+
+/// An alternate chain (RFC 8555 §7.4.2): `…/cert/{id}/{n}`, n ≥ 1.
+async fn alternate_certificate(
+    State(s): State<AppState>,
+    Path((profile, id, chain)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let (c, req) = begin!(s, profile, headers, uri, body, KeyMode::Kid);
+    let r = match chain.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => certificate_reply(&c, &req, &id, n).await,
+        _ => Err(AcmeError::malformed("no such chain").with_status(404)),
+    };
+    c.finish(r).await
+}
+
+/// Chain `n` of the order's certificate, with `Link: rel="alternate"` to every other.
+async fn certificate_reply(
+    c: &Ctx,
+    req: &Authenticated,
+    id: &str,
+    n: usize,
+) -> Result<Reply, AcmeError> {
+    let (pem, chains) = c.svc.certificate_chain(id, req, n).await?;
+    let url = |i: usize| {
+        if i == 0 {
+            c.url(&format!("cert/{id}"))
+        } else {
+            c.url(&format!("cert/{id}/{i}"))
+        }
+    };
+    Ok(Reply {
+        status: StatusCode::OK,
+        body: pem.into_bytes(),
+        content_type: "application/pem-certificate-chain",
+        location: None,
+        links: (0..chains)
+            .filter(|i| *i != n)
+            .map(|i| format!("<{}>;rel=\"alternate\"", url(i)))
+            .collect(),
+        retry_after: None,
+    })
 }
 
 async fn revoke_cert(

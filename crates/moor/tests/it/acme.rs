@@ -1252,3 +1252,98 @@ async fn acme_order_alternating_two_nodes_on_one_postgres() {
     );
     responder.abort();
 }
+
+/// A cross-signed issuer: lego's `--preferred-chain` picks the alternate chain (offered with
+/// `Link: rel="alternate"`) that ends at the other root, and that chain verifies against
+/// the other root alone; without it lego keeps the default chain.
+#[tokio::test(flavor = "multi_thread")]
+async fn acme_lego_alternate_chain_through_a_cross_signed_issuer() {
+    let dns = ChallTestSrv::start();
+    let http01 = free_tcp_port();
+    let home = acme_home(dns.dns, http01, "");
+    home.moor_ok(&["init"]);
+    home.moor_ok(&["ca", "add-issuer", "--id", "other", "--new-root"]);
+    let cross = home.moor_json(&[
+        "ca",
+        "cross-sign",
+        "--issuer",
+        "default",
+        "--by",
+        "other-root",
+    ]);
+    let cross_pem = std::fs::read_to_string(cross["file"].as_str().expect("file")).expect("cross");
+    let other_root = home.read("certs/other-root.pem");
+    let own_root = home.read("certs/root.pem");
+    let work = scratch();
+    let dir = work.path();
+    // The cross certificate itself: a valid CA certificate under the other root.
+    assert!(pkilint(dir, "lint_pkix_cert", &[], &[&cross_pem]).is_empty());
+    let findings = pkilint(
+        dir,
+        "lint_pkix_signer_signee_cert_chain",
+        &[],
+        &[&other_root, &cross_pem],
+    );
+    assert!(findings.is_empty(), "{findings:?}");
+    let server = home.serve();
+    let other_cn = {
+        let der = x509_parser::pem::parse_x509_pem(other_root.as_bytes())
+            .expect("pem")
+            .1
+            .contents;
+        let (_, c) = x509_parser::parse_x509_certificate(&der).expect("root");
+        c.subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .expect("CN")
+            .to_string()
+    };
+    let dir_url = directory(&server, "tls-server");
+    let http_port = format!("127.0.0.1:{http01}");
+    for (name, preferred) in [
+        ("alt1.example.com", Some(other_cn.as_str())),
+        ("alt2.example.com", None),
+    ] {
+        let mut args = vec![
+            "--server",
+            &dir_url,
+            "--email",
+            "alt@example.com",
+            "--accept-tos",
+            "--path",
+            "./lego",
+            "--http",
+            "--http.port",
+            &http_port,
+            "-d",
+            name,
+            "run",
+        ];
+        if let Some(cn) = preferred {
+            args.extend(["--preferred-chain", cn]);
+        }
+        let (code, out) = lego(&home, dir, &[], &args);
+        assert_eq!(code, 0, "lego: {out}");
+        let bundle =
+            std::fs::read_to_string(dir.join("lego/certificates").join(format!("{name}.crt")))
+                .expect("lego cert");
+        let certs = split_pem(&bundle);
+        assert_eq!(certs.len(), 2, "leaf and one CA certificate");
+        let (leaf, ca) = (&certs[0], &certs[1]);
+        let (code, text) = openssl_verify(dir, &other_root, ca, leaf, &[]);
+        let (own_code, own_text) = openssl_verify(dir, &own_root, ca, leaf, &[]);
+        if preferred.is_some() {
+            assert_eq!(ca.trim(), cross_pem.trim(), "the alternate chain");
+            assert_eq!(code, 0, "verifies against the other root: {text}");
+            assert_ne!(
+                own_code, 0,
+                "the cross chain does not end at our root: {own_text}"
+            );
+        } else {
+            assert_ne!(ca.trim(), cross_pem.trim(), "the default chain");
+            assert_eq!(own_code, 0, "{own_text}");
+            assert_ne!(code, 0, "{text}");
+        }
+    }
+}

@@ -235,23 +235,43 @@ impl AcmeService {
         self.owned_order(&order.id, account).await
     }
 
-    /// The certificate of a valid order with its chain, PEM (RFC 8555 §7.4.2).
+    /// The certificate of a valid order with chain number `chain` (RFC 8555 §7.4.2), PEM,
+    /// and how many chains there are. Chain 0 is the issuer's own certificate; each
+    /// unexpired cross-signed certificate of the issuer adds an alternate chain.
     pub async fn certificate_chain(
         &self,
         order_id: &str,
         req: &Authenticated,
-    ) -> Result<String, AcmeError> {
+        chain: usize,
+    ) -> Result<(String, usize), AcmeError> {
         req.jws.expect_post_as_get()?;
         let order = self.owned_order(order_id, req.account()?).await?;
         let serial = order
             .certificate_serial
             .ok_or_else(|| AcmeError::malformed("the order has no certificate").with_status(404))?;
         let rec = self.certificate_record(&serial).await?;
+        let cross = self
+            .authority
+            .store()
+            .acme()
+            .cross_certificates(&rec.issuer_id, self.now())
+            .await
+            .map_err(store_err)?;
         let mut pem = pem_block(&rec.der);
-        if let Some(issuer) = self.authority.issuer_cert(&rec.issuer_id) {
-            pem.push_str(&pem_block(issuer));
+        match chain {
+            0 => {
+                if let Some(issuer) = self.authority.issuer_cert(&rec.issuer_id) {
+                    pem.push_str(&pem_block(issuer));
+                }
+            }
+            n => {
+                let c = cross
+                    .get(n - 1)
+                    .ok_or_else(|| AcmeError::malformed("no such chain").with_status(404))?;
+                pem.push_str(&pem_block(&c.der));
+            }
         }
-        Ok(pem)
+        Ok((pem, 1 + cross.len()))
     }
 
     pub(super) async fn certificate_record(
