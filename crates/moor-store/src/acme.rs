@@ -184,14 +184,15 @@ pub struct AcmeChallenge {
 pub trait AcmeStore: Send + Sync {
     // ---- nonces (not audited; shared by every node) ----
 
-    /// Remember a nonce handed out, valid until `expires_at`.
-    async fn insert_nonce(&self, value: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// The deployment's nonce key: 32 random bytes made by the first caller, the same for
+    /// every node and every later call.
+    async fn nonce_key(&self) -> Result<Vec<u8>, StoreError>;
 
-    /// Use a nonce up: true exactly once for a nonce issued and unexpired at `now`; false
-    /// for a replayed, unknown or expired one, whichever node asks.
-    async fn consume_nonce(&self, value: &str, now: i64) -> Result<bool, StoreError>;
+    /// Redeem a nonce (whose authenticity the caller checked): true exactly once per
+    /// value, whichever node asks; it is remembered until `expires_at`.
+    async fn redeem_nonce(&self, value: &str, expires_at: i64) -> Result<bool, StoreError>;
 
-    /// Delete nonces expired at `now`; how many.
+    /// Forget redeemed nonces expired at `now`; how many.
     async fn purge_nonces(&self, now: i64) -> Result<u64, StoreError>;
 
     // ---- accounts ----
@@ -478,12 +479,19 @@ pub(crate) enum AcmeWrite {
         cross: CrossCertificate,
         audit: NewAuditEntry,
     },
+    /// Not audited: a nonce redeemed (SQLite sends it through the writer so that only
+    /// one connection ever writes).
+    RedeemNonce {
+        value: String,
+        expires_at: i64,
+    },
 }
 
 impl AcmeWrite {
-    /// The audit entry appended when the write succeeds.
-    pub(crate) fn audit(&self) -> &NewAuditEntry {
-        match self {
+    /// The audit entry appended when the write changes something (none for a nonce).
+    pub(crate) fn audit(&self) -> Option<&NewAuditEntry> {
+        Some(match self {
+            AcmeWrite::RedeemNonce { .. } => return None,
             AcmeWrite::CreateAccount { audit, .. }
             | AcmeWrite::UpdateContacts { audit, .. }
             | AcmeWrite::DeactivateAccount { audit, .. }
@@ -497,7 +505,7 @@ impl AcmeWrite {
             | AcmeWrite::FinishOrder { audit, .. }
             | AcmeWrite::AddRenewalOverride { audit, .. }
             | AcmeWrite::AddCrossCertificate { audit, .. } => audit,
-        }
+        })
     }
 }
 
@@ -777,6 +785,10 @@ macro_rules! acme_backend {
                     create_order(conn, order, authorizations).await?;
                     Ok((Done::Unit, true))
                 }
+                AcmeWrite::RedeemNonce { value, expires_at } => {
+                    let n = redeem_nonce(conn, value, *expires_at).await?;
+                    Ok((Done::Number(n as i64), false))
+                }
                 AcmeWrite::AddCrossCertificate { cross: c, .. } => {
                     sqlx::query(
                         "INSERT INTO issuer_cross_certificates (id, issuer_id, signed_by, der, not_after, created_at) \
@@ -1055,6 +1067,23 @@ macro_rules! acme_backend {
             Ok(())
         }
 
+        /// Remember a redeemed nonce; 1 if it was new, 0 if it was redeemed before.
+        pub(crate) async fn redeem_nonce(
+            conn: &mut Conn,
+            value: &str,
+            expires_at: i64,
+        ) -> Result<u64, StoreError> {
+            Ok(sqlx::query(
+                "INSERT INTO acme_used_nonces (value, expires_at) VALUES ($1, $2) \
+                 ON CONFLICT (value) DO NOTHING",
+            )
+            .bind(value)
+            .bind(expires_at)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected())
+        }
+
         async fn create_order(
             conn: &mut Conn,
             order: &AcmeOrder,
@@ -1202,29 +1231,35 @@ macro_rules! acme_backend {
 
         #[async_trait]
         impl AcmeStore for $store {
-            async fn insert_nonce(&self, value: &str, expires_at: i64) -> Result<(), StoreError> {
-                sqlx::query("INSERT INTO acme_nonces (value, expires_at) VALUES ($1, $2)")
-                    .bind(value)
-                    .bind(expires_at)
-                    .execute(&self.$side)
-                    .await
-                    .map_err(|e| refusal(e, "ACME nonce", "ACME nonce"))?;
-                Ok(())
+            async fn nonce_key(&self) -> Result<Vec<u8>, StoreError> {
+                let mut fresh = vec![0u8; 32];
+                aws_lc_rs::rand::fill(&mut fresh).map_err(|_| {
+                    StoreError::Corrupt("the OS random generator failed".into())
+                })?;
+                let created_at = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or(0);
+                // The first caller's key wins; everyone reads the stored one.
+                sqlx::query(
+                    "INSERT INTO acme_secrets (name, value, created_at) VALUES ('nonce-hmac', $1, $2) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&fresh)
+                .bind(created_at)
+                .execute(&self.$side)
+                .await?;
+                Ok(sqlx::query_scalar("SELECT value FROM acme_secrets WHERE name = 'nonce-hmac'")
+                    .fetch_one(&self.$side)
+                    .await?)
             }
 
-            async fn consume_nonce(&self, value: &str, now: i64) -> Result<bool, StoreError> {
-                let used: Option<String> = sqlx::query_scalar(
-                    "DELETE FROM acme_nonces WHERE value = $1 AND expires_at > $2 RETURNING value",
-                )
-                .bind(value)
-                .bind(now)
-                .fetch_optional(&self.$side)
-                .await?;
-                Ok(used.is_some())
+            async fn redeem_nonce(&self, value: &str, expires_at: i64) -> Result<bool, StoreError> {
+                self.redeem_nonce_write(value, expires_at).await
             }
 
             async fn purge_nonces(&self, now: i64) -> Result<u64, StoreError> {
-                Ok(sqlx::query("DELETE FROM acme_nonces WHERE expires_at <= $1")
+                Ok(sqlx::query("DELETE FROM acme_used_nonces WHERE expires_at <= $1")
                     .bind(now)
                     .execute(&self.$side)
                     .await?

@@ -228,10 +228,12 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
     }
     let acme = if acme_config.enabled {
         println!("  ACME:         {url}/acme/<profile>/directory");
-        Some(Arc::new(
+        let svc = Arc::new(
             moor_authority::acme::service::AcmeService::new(auth.clone(), acme_config)
                 .map_err(anyhow::Error::msg)?,
-        ))
+        );
+        svc.spawn_nonce_purge();
+        Some(svc)
     } else {
         None
     };

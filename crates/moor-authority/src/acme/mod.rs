@@ -1,4 +1,5 @@
 //! ACME (RFC 8555): the parts of the ACME server that live in the authority.
 
+pub mod nonce;
 pub mod service;
 pub mod validation;

@@ -33,6 +33,7 @@ mod revocation;
 
 pub use renewal_info::{DEFAULT_OVERRIDE_WINDOW_SECS, RenewalSelector};
 
+use super::nonce::NonceKey;
 use super::validation::{ChallengeType, ValidationConfig, Validator};
 use crate::config::AcmeConfig;
 use crate::{Authority, AuthorityError, IssueRequest, Requester, SubjectSource, audit_detail};
@@ -136,12 +137,13 @@ pub struct AcmeService {
     authority: Arc<Authority>,
     config: AcmeConfig,
     settings: Settings,
+    nonce_key: tokio::sync::OnceCell<NonceKey>,
     /// Validator that may reach private addresses, and one that may not.
     private_validator: Validator,
     public_validator: Validator,
 }
 
-fn internal(e: impl std::fmt::Display) -> AcmeError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> AcmeError {
     tracing::error!(error = %e, "ACME internal error");
     AcmeError::new(ProblemType::ServerInternal, "internal error")
 }
@@ -213,6 +215,7 @@ impl AcmeService {
             authority,
             config,
             settings,
+            nonce_key: tokio::sync::OnceCell::new(),
             private_validator,
             public_validator,
         })
@@ -299,16 +302,42 @@ impl AcmeService {
 
     // ---- nonces ----
 
-    /// A fresh nonce, stored so any node accepts it once.
-    pub async fn new_nonce(&self) -> Result<String, AcmeError> {
-        let n = random_id()?;
-        self.authority
-            .store()
-            .acme()
-            .insert_nonce(&n, self.now() + NONCE_TTL_SECS)
+    /// The deployment's nonce key (read from the store once).
+    async fn nonce_key(&self) -> Result<&NonceKey, AcmeError> {
+        self.nonce_key
+            .get_or_try_init(|| async {
+                let bytes = self
+                    .authority
+                    .store()
+                    .acme()
+                    .nonce_key()
+                    .await
+                    .map_err(store_err)?;
+                Ok(NonceKey::new(&bytes))
+            })
             .await
-            .map_err(store_err)?;
-        Ok(n)
+    }
+
+    /// A fresh nonce; any node accepts it once (nothing is written until it is used).
+    pub async fn new_nonce(&self) -> Result<String, AcmeError> {
+        self.nonce_key().await?.issue(self.now())
+    }
+
+    /// Forget redeemed nonces that have expired, every 10 minutes, while the service lives.
+    pub fn spawn_nonce_purge(self: &Arc<Self>) {
+        let svc = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                let Some(svc) = svc.upgrade() else { return };
+                match svc.authority.store().acme().purge_nonces(svc.now()).await {
+                    Ok(n) if n > 0 => tracing::debug!(purged = n, "ACME: expired nonces forgotten"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "ACME: nonce purge failed; retried later"),
+                }
+            }
+        });
     }
 
     /// Steps 2–6 of the handler flow (RFC 8555 §6.2–6.5) on a body whose content type was
@@ -323,11 +352,18 @@ impl AcmeService {
     ) -> Result<Authenticated, AcmeError> {
         let parsed = jws::parse(body)?;
         parsed.check_url(request_url)?;
+        // Authentic and unexpired now; redeemed (written) only once the signature verified,
+        // so a forged request costs no write.
+        let nonce_expires =
+            self.nonce_key()
+                .await?
+                .check(parsed.nonce(), self.now(), NONCE_TTL_SECS)?;
+        let verified = self.verify_key(parsed, mode, account_url).await?;
         let fresh = self
             .authority
             .store()
             .acme()
-            .consume_nonce(parsed.nonce(), self.now())
+            .redeem_nonce(verified.jws.nonce(), nonce_expires)
             .await
             .map_err(store_err)?;
         if !fresh {
@@ -335,6 +371,16 @@ impl AcmeService {
                 "the nonce is unknown, expired or already used",
             ));
         }
+        Ok(verified)
+    }
+
+    /// The key rules (`jwk` vs `kid`) and the signature.
+    async fn verify_key(
+        &self,
+        parsed: ParsedJws,
+        mode: KeyMode,
+        account_url: &(dyn Fn(&str) -> String + Sync),
+    ) -> Result<Authenticated, AcmeError> {
         match (&parsed.header.key, mode) {
             (moor_core::acme::KeyRef::Jwk(_), KeyMode::Jwk | KeyMode::Either) => {
                 let key = parsed.verify_with_embedded_jwk()?.clone();

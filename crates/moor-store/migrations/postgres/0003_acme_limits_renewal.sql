@@ -1,5 +1,5 @@
--- ACME rate limits, ARI `replaces`, admin renewal windows (RFC 9773), and cross-signed
--- issuer certificates for alternate chains.
+-- ACME rate limits, ARI `replaces`, admin renewal windows (RFC 9773), cross-signed issuer
+-- certificates for alternate chains, and stateless nonces.
 --
 -- Rate limits count rows already stored (orders of an account, certificates naming an
 -- identifier) in a sliding window, so every node enforces the same limit.
@@ -40,3 +40,20 @@ CREATE TABLE issuer_cross_certificates (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX issuer_cross_certificates_issuer ON issuer_cross_certificates (issuer_id, created_at);
+
+-- Nonces are stateless (an HMAC over their issue time under a key every node shares);
+-- only redeemed ones are remembered, until they expire, so each is accepted once.
+DROP TABLE acme_nonces;
+CREATE TABLE acme_used_nonces (
+    value      TEXT   NOT NULL PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX acme_used_nonces_expiry ON acme_used_nonces (expires_at);
+
+-- Keys the ACME server makes for itself on first use (the nonce HMAC key). Not CA keys:
+-- knowing one lets a client mint nonces, each still accepted only once.
+CREATE TABLE acme_secrets (
+    name       TEXT   NOT NULL PRIMARY KEY,
+    value      BYTEA  NOT NULL,
+    created_at BIGINT NOT NULL
+);

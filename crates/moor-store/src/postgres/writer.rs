@@ -460,11 +460,12 @@ async fn apply(conn: &mut PgConnection, head: &Head, op: &Op) -> Result<(Done, H
         }
         Op::Acme(write) => {
             let (done, changed) = super::acme::apply(conn, write).await?;
-            if !changed {
-                // A compare-and-set that lost: nothing written, nothing to audit.
-                return Ok((done, head.clone()));
+            match write.audit() {
+                Some(audit) if changed => (done, audit),
+                // A compare-and-set that lost (nothing written) or a write outside the
+                // audit chain (a redeemed nonce): nothing to audit.
+                _ => return Ok((done, head.clone())),
             }
-            (done, write.audit())
         }
     };
     let entry = append(conn, head, audit).await?;

@@ -145,26 +145,22 @@ fn is_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
 
 pub async fn nonces_are_used_once_across_two_stores(b: Backend) {
     let (a, other) = (b.open().await, b.open().await);
-    const N: usize = 100;
-    for i in 0..N {
-        a.acme()
-            .insert_nonce(&format!("nonce-{i:03}"), NOW + 60)
-            .await
-            .unwrap();
-    }
-    // A nonce is issued once.
-    assert!(is_conflict(
-        a.acme().insert_nonce("nonce-000", NOW + 60).await
-    ));
+    // One key for the deployment, whichever store asks first.
+    let (ka, kb) = tokio::join!(a.acme().nonce_key(), other.acme().nonce_key());
+    let (ka, kb) = (ka.unwrap(), kb.unwrap());
+    assert_eq!(ka.len(), 32);
+    assert_eq!(ka, kb);
+    assert_eq!(a.acme().nonce_key().await.unwrap(), ka, "stable");
 
-    // Both stores try every nonce at once: each is accepted exactly once.
+    // Both stores redeem every nonce at once: each is accepted exactly once.
+    const N: usize = 100;
     let mut tasks = Vec::new();
     for store in [&a, &other] {
         for i in 0..N {
             let store = Arc::clone(store);
             tasks.push(tokio::spawn(async move {
                 let value = format!("nonce-{i:03}");
-                let ok = store.acme().consume_nonce(&value, NOW).await.unwrap();
+                let ok = store.acme().redeem_nonce(&value, NOW + 60).await.unwrap();
                 (value, ok)
             }));
         }
@@ -176,23 +172,22 @@ pub async fn nonces_are_used_once_across_two_stores(b: Backend) {
     }
     assert_eq!(accepted.len(), N);
     assert!(accepted.values().all(|&n| n == 1), "{accepted:?}");
-
-    // Replayed, unknown and expired nonces are refused.
-    assert!(!a.acme().consume_nonce("nonce-000", NOW).await.unwrap());
+    // A replay is refused, whichever store sees it.
+    assert!(!a.acme().redeem_nonce("nonce-000", NOW + 60).await.unwrap());
     assert!(
         !other
             .acme()
-            .consume_nonce("never-issued", NOW)
+            .redeem_nonce("nonce-001", NOW + 60)
             .await
             .unwrap()
     );
-    a.acme().insert_nonce("short", NOW + 10).await.unwrap();
-    a.acme().insert_nonce("long", NOW + 1000).await.unwrap();
-    assert!(!other.acme().consume_nonce("short", NOW + 10).await.unwrap());
-    // Purging removes expired ones only.
-    assert_eq!(a.acme().purge_nonces(NOW + 10).await.unwrap(), 1);
-    assert_eq!(b.count("SELECT COUNT(*) FROM acme_nonces").await, 1);
-    assert!(other.acme().consume_nonce("long", NOW + 10).await.unwrap());
+
+    // Purging forgets expired ones only.
+    assert!(a.acme().redeem_nonce("short", NOW + 10).await.unwrap());
+    assert!(a.acme().redeem_nonce("long", NOW + 1000).await.unwrap());
+    assert_eq!(a.acme().purge_nonces(NOW + 60).await.unwrap(), N as u64 + 1);
+    assert_eq!(b.count("SELECT COUNT(*) FROM acme_used_nonces").await, 1);
+    assert!(!other.acme().redeem_nonce("long", NOW + 1000).await.unwrap());
     // Nonces are not audited.
     assert_chain_ok(&*a, 0).await;
 }
@@ -1115,12 +1110,15 @@ pub async fn an_order_begun_on_a_store_that_dies_is_finished_on_another(b: Backe
             .await
             .unwrap()
     );
-    first.acme().insert_nonce("n1", NOW + 60).await.unwrap();
+    assert!(first.acme().redeem_nonce("n1", NOW + 60).await.unwrap());
     drop(first); // The node dies mid-validation.
 
     let second = b.open().await;
     let acme = second.acme();
-    assert!(acme.consume_nonce("n1", NOW + 2).await.unwrap());
+    assert!(
+        !acme.redeem_nonce("n1", NOW + 60).await.unwrap(),
+        "still redeemed"
+    );
     let order = acme.order("o1").await.unwrap().expect("order survives");
     assert_eq!(order.status, "pending");
     let authzs = acme.authorizations_of_order("o1").await.unwrap();

@@ -2,6 +2,9 @@
 //! begun once across nodes and run in the background.
 
 use super::accounts::AccountUpdatePayload;
+
+/// How long a challenge POST waits for the validation it began before answering.
+const CHALLENGE_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
 use super::*;
 
 impl AcmeService {
@@ -109,9 +112,14 @@ impl AcmeService {
         }
         // The payload is `{}` (RFC 8555 §7.5.1); its members are ignored.
         req.jws.payload_object()?;
-        if chall.status == "pending" || self.abandoned(&chall) {
-            self.start_validation(profile_name, &chall, &authz, req, account_uri)
-                .await?;
+        if (chall.status == "pending" || self.abandoned(&chall))
+            && let Some(running) = self
+                .start_validation(profile_name, &chall, &authz, req, account_uri)
+                .await?
+        {
+            // Most validations take milliseconds: answering with their outcome spares the
+            // client a poll and its Retry-After. A slow one goes on in the background.
+            let _ = tokio::time::timeout(CHALLENGE_ANSWER_WAIT, running).await;
         }
         store
             .challenge(challenge_id)
@@ -138,7 +146,7 @@ impl AcmeService {
         authz: &AcmeAuthorization,
         req: &Authenticated,
         account_uri: &str,
-    ) -> Result<(), AcmeError> {
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, AcmeError> {
         let account = req.account()?;
         let actor = format!("acme:{}", account.id);
         let audit = self.audit(
@@ -163,12 +171,12 @@ impl AcmeService {
             let key = req.key.clone();
             let account_uri = account_uri.to_string();
             let (chall, authz) = (chall.clone(), authz.clone());
-            tokio::spawn(async move {
+            return Ok(Some(tokio::spawn(async move {
                 svc.validate(profile, authz, chall, key, actor, account_uri)
                     .await;
-            });
+            })));
         }
-        Ok(())
+        Ok(None)
     }
 
     pub(super) async fn validate(
