@@ -41,7 +41,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use tokio::sync::mpsc;
 
 use crate::StoreError;
+use crate::acme::AcmeWrite;
 pub(super) use crate::write_job::{Done, Head, Job, Op};
+use bulk_insert::Command;
 
 mod bulk_insert;
 mod careful_path;
@@ -116,7 +118,16 @@ pub(super) async fn run(
     };
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let (ops, replies): (Vec<Op>, Vec<_>) = jobs.drain(..).map(|j| (j.op, j.reply)).unzip();
+        let (nonces, others): (Vec<Job>, Vec<Job>) = jobs.drain(..).partition(
+            |j| matches!(&j.op, Op::Acme(w) if matches!(**w, AcmeWrite::RedeemNonce { .. })),
+        );
+        if !nonces.is_empty() {
+            writer.redeem_nonces(nonces).await;
+        }
+        if others.is_empty() {
+            continue;
+        }
+        let (ops, replies): (Vec<Op>, Vec<_>) = others.into_iter().map(|j| (j.op, j.reply)).unzip();
         stats.record(ops.len());
         match writer.write_batch(&ops).await {
             Ok(results) => {
@@ -161,6 +172,85 @@ struct Writer {
 }
 
 impl Writer {
+    /// Redeemed ACME nonces of a group (not audited): one command, one multi-row INSERT
+    /// in a transaction of their own, committed without an fsync (`synchronous=NORMAL`
+    /// for it: the next durable commit's fsync covers its WAL frames; a crash before that
+    /// forgets the newest redemptions, as a crash forgets nonces anyway). A value redeemed
+    /// twice in one group is new for its first job only.
+    async fn redeem_nonces(&mut self, jobs: Vec<Job>) {
+        let mut cmd = Command::default();
+        cmd.push("PRAGMA synchronous = NORMAL");
+        cmd.push("BEGIN IMMEDIATE");
+        let mut values = Vec::with_capacity(jobs.len());
+        let mut sql = String::from("INSERT INTO acme_used_nonces (value, expires_at) VALUES ");
+        let mut bound = Ok(());
+        for (i, job) in jobs.iter().enumerate() {
+            if let Op::Acme(w) = &job.op
+                && let AcmeWrite::RedeemNonce { value, expires_at } = &**w
+            {
+                sql.push_str(if i == 0 { "(?, ?)" } else { ", (?, ?)" });
+                bound = bound
+                    .and(cmd.bind(value.as_str()))
+                    .and(cmd.bind(*expires_at));
+                values.push(value.clone());
+            }
+        }
+        sql.push_str(" ON CONFLICT (value) DO NOTHING RETURNING value");
+        cmd.push(&sql);
+        cmd.push("COMMIT");
+        cmd.push("PRAGMA synchronous = FULL");
+        let result = match bound {
+            Ok(()) => match self.connection().await {
+                Ok(conn) => cmd.run(conn).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        self.stats.record(jobs.len());
+        match result {
+            Ok(rows) => {
+                let mut fresh: std::collections::HashSet<String> = rows
+                    .iter()
+                    .filter_map(|r| sqlx::Row::try_get::<String, _>(r, "value").ok())
+                    .collect();
+                for (job, value) in jobs.into_iter().zip(values.iter()) {
+                    let n = i64::from(fresh.remove(value));
+                    let _ = job.reply.send(Ok(Done::Number(n)));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "sqlite: redeeming nonces failed");
+                self.drop_connection().await;
+                let text = error.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Database(sqlx::Error::Io(
+                        std::io::Error::other(text.clone()),
+                    ))));
+                }
+            }
+        }
+    }
+
+    /// The connection, opened anew after a failure.
+    async fn connection(&mut self) -> Result<&mut SqliteConnection, sqlx::Error> {
+        if self.conn.is_none() {
+            self.conn = Some(SqliteConnection::connect_with(&self.options).await?);
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| sqlx::Error::Io(std::io::Error::other("no writer connection")))
+    }
+
+    /// Close the connection after an error (ending any transaction it left open).
+    async fn drop_connection(&mut self) {
+        self.head = None;
+        if let Some(conn) = self.conn.take()
+            && let Err(close) = conn.close().await
+        {
+            tracing::warn!(%close, "closing the failed sqlite writer connection failed");
+        }
+    }
+
     /// Run `ops` in one transaction; the per-job results, or the error that
     /// stopped the whole transaction (nothing committed).
     async fn write_batch(
