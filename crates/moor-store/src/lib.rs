@@ -9,6 +9,7 @@
 
 mod acme;
 mod audit;
+mod enrollment;
 mod error;
 pub mod postgres;
 mod records;
@@ -21,6 +22,7 @@ pub use acme::{
     CrossCertificate, PROCESSING_TAKEOVER_SECS, RenewalOverride,
 };
 pub use audit::{AuditFailure, AuditVerification, GENESIS_HASH, audit_entry_hash, verify_run};
+pub use enrollment::{BootstrapToken, EnrollmentStore};
 pub use error::StoreError;
 pub use records::*;
 
@@ -277,4 +279,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// The ACME state of this deployment (accounts, nonces, orders, …) in the same database.
     fn acme(&self) -> &dyn AcmeStore;
+
+    /// Enrollment credentials (bootstrap tokens) in the same database.
+    fn enrollment(&self) -> &dyn EnrollmentStore;
 }

@@ -12,6 +12,7 @@
 //! CLI command) serialise on SQLite's write lock and never fork the chain.
 
 mod acme;
+mod enrollment;
 mod writer;
 
 use std::borrow::Cow;
@@ -28,6 +29,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection, Row, SqlSafeStr};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::enrollment::EnrollmentStore;
 use crate::{
     AcmeStore, AdminTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord,
     IssuerRecord, NewAuditEntry, NewCertificate, RevocationEvent, RevokedEntry, Store, StoreError,
@@ -657,6 +659,10 @@ impl Store for SqliteStore {
     }
 
     fn acme(&self) -> &dyn AcmeStore {
+        self
+    }
+
+    fn enrollment(&self) -> &dyn EnrollmentStore {
         self
     }
 }

@@ -51,6 +51,8 @@ pub(crate) enum Op {
     },
     /// An audited ACME state change (never on the SQLite fast path).
     Acme(Box<AcmeWrite>),
+    /// An audited enrollment change (bootstrap tokens).
+    Enrollment(Box<crate::enrollment::EnrollmentWrite>),
 }
 
 /// What a committed job answers.

@@ -19,6 +19,8 @@ mod audit;
 mod backend;
 #[path = "contract/certificates.rs"]
 mod certificates;
+#[path = "contract/enrollment.rs"]
+mod enrollment;
 #[path = "contract/fixtures.rs"]
 mod fixtures;
 #[path = "contract/nodes.rs"]
@@ -103,4 +105,5 @@ contract! {
         renewal_overrides_apply_to_older_matching_certificates,
         cross_certificates_of_an_issuer,
     ],
+    enrollment: [bootstrap_tokens_are_used_once_per_use_across_two_stores],
 }

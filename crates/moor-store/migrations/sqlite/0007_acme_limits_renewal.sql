@@ -1,5 +1,5 @@
 -- ACME rate limits, ARI `replaces`, admin renewal windows (RFC 9773), cross-signed issuer
--- certificates for alternate chains, and stateless nonces.
+-- certificates for alternate chains, stateless nonces, and bootstrap tokens.
 --
 -- Rate limits count rows already stored (orders of an account, certificates naming an
 -- identifier) in a sliding window, so every node enforces the same limit.
@@ -57,3 +57,19 @@ CREATE TABLE acme_secrets (
     value      BLOB   NOT NULL,
     created_at BIGINT NOT NULL
 );
+
+-- Bootstrap tokens: limited-use enrollment secrets for machines with no identity yet.
+-- Only SHA-256 of the secret is kept; a use is `uses = uses + 1 WHERE uses < max_uses …`.
+CREATE TABLE bootstrap_tokens (
+    id            TEXT    NOT NULL PRIMARY KEY,   -- public id, btk…
+    secret_sha256 BLOB    NOT NULL,
+    profile       TEXT    NOT NULL,
+    names         TEXT    NOT NULL,               -- JSON array of names or patterns
+    max_uses      BIGINT  NOT NULL CHECK (max_uses > 0),
+    uses          BIGINT  NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= max_uses),
+    expires_at    BIGINT  NOT NULL,
+    owner         TEXT,
+    created_at    BIGINT  NOT NULL,
+    revoked_at    BIGINT
+);
+CREATE INDEX bootstrap_tokens_created ON bootstrap_tokens (created_at);

@@ -11,6 +11,7 @@
 //! advisory lock, so nodes starting together do not race) when the store opens.
 
 mod acme;
+mod enrollment;
 mod writer;
 
 use std::borrow::Cow;
@@ -23,6 +24,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow}
 use sqlx::{AssertSqlSafe, Connection, Row, SqlSafeStr};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::enrollment::EnrollmentStore;
 use crate::write_job::{Done, Job, Op};
 use crate::{
     AcmeStore, AdminTokenRecord, AuditEntry, CertificateFilter, CertificateRecord, CrlRecord,
@@ -559,6 +561,10 @@ impl Store for PostgresStore {
     }
 
     fn acme(&self) -> &dyn AcmeStore {
+        self
+    }
+
+    fn enrollment(&self) -> &dyn EnrollmentStore {
         self
     }
 }

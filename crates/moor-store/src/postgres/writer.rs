@@ -458,6 +458,14 @@ async fn apply(conn: &mut PgConnection, head: &Head, op: &Op) -> Result<(Done, H
             })?;
             (Done::Number(n), audit)
         }
+        Op::Enrollment(write) => {
+            let (done, changed) = super::enrollment::apply(conn, write).await?;
+            if !changed {
+                // A use of a spent, expired or revoked token: nothing written.
+                return Ok((done, head.clone()));
+            }
+            (done, write.audit())
+        }
         Op::Acme(write) => {
             let (done, changed) = super::acme::apply(conn, write).await?;
             match write.audit() {

@@ -121,6 +121,14 @@ pub(super) async fn apply(
             })?;
             (Done::Number(n), audit)
         }
+        Op::Enrollment(write) => {
+            let (done, changed) = super::super::enrollment::apply(conn, write).await?;
+            if !changed {
+                // A use of a spent, expired or revoked token: nothing written.
+                return Ok((done, head.clone()));
+            }
+            (done, write.audit())
+        }
         Op::Acme(write) => {
             let (done, changed) = super::super::acme::apply(conn, write).await?;
             match write.audit() {
