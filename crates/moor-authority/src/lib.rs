@@ -16,6 +16,7 @@ mod error;
 pub mod issue;
 pub mod metrics;
 pub mod ocsp;
+pub mod provisioner;
 pub mod requester;
 pub mod revocation_feed;
 pub mod revoke;

@@ -19,6 +19,8 @@ pub enum Credential {
     AdminCertificate { serial: String },
     /// An ACME account (RFC 8555) whose challenges were validated, by account id.
     AcmeAccount { account_id: String },
+    /// A bootstrap token (limited use, scoped to a profile and names), by its public id.
+    BootstrapToken { token_id: String },
 }
 
 /// An authenticated caller.
@@ -43,6 +45,7 @@ impl Requester {
             Credential::AdminToken { token_id } => format!("token:{token_id}"),
             Credential::AdminCertificate { serial } => format!("mtls:{serial}"),
             Credential::AcmeAccount { account_id } => format!("acme:{account_id}"),
+            Credential::BootstrapToken { token_id } => format!("bootstrap:{token_id}"),
         }
     }
 
@@ -55,8 +58,12 @@ impl Requester {
         }
     }
 
-    /// Whether this requester may administer the CA (every credential but an ACME account).
+    /// Whether this requester may administer the CA (an operator, an admin token or an
+    /// admin certificate; never an ACME account or a bootstrap token).
     pub fn is_admin(&self) -> bool {
-        !matches!(self.credential, Credential::AcmeAccount { .. })
+        !matches!(
+            self.credential,
+            Credential::AcmeAccount { .. } | Credential::BootstrapToken { .. }
+        )
     }
 }

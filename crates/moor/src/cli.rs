@@ -261,12 +261,38 @@ pub enum AuditCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
-    /// Create an admin API token (printed once).
-    Create {
-        /// A name for the token.
-        #[arg(long, default_value = "admin")]
-        name: String,
+    /// Create a token (printed once): an admin API token, or with --profile a bootstrap
+    /// token that lets a machine enroll (`POST /api/v1/enroll`) for the given names.
+    Create(TokenCreateArgs),
+    /// List bootstrap tokens (never their secrets).
+    List,
+    /// Revoke a bootstrap token.
+    Revoke {
+        /// Its id (btk…).
+        id: String,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct TokenCreateArgs {
+    /// A name for an admin token.
+    #[arg(long, default_value = "admin")]
+    pub name: String,
+    /// Make a bootstrap token for this profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// A name (or pattern such as *.devices.example.com) a certificate may carry; repeat.
+    #[arg(long = "san")]
+    pub sans: Vec<String>,
+    /// How many certificates the bootstrap token may obtain.
+    #[arg(long, default_value_t = 1)]
+    pub uses: i64,
+    /// How long the bootstrap token lives.
+    #[arg(long, default_value = "24h")]
+    pub ttl: String,
+    /// Who answers for the machines enrolled with it.
+    #[arg(long)]
+    pub owner: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -30,7 +30,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ca(CaCommand::AddIssuer(a)) => add_issuer(&env, out, a).await,
         Command::Ca(CaCommand::CrossSign(a)) => cross_sign(&env, out, a).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(&env, out).await,
-        Command::Token(TokenCommand::Create { name }) => token_create(&env, out, &name).await,
+        Command::Token(TokenCommand::Create(a)) if a.profile.is_some() => {
+            bootstrap_token_create(&env, out, a).await
+        }
+        Command::Token(TokenCommand::Create(a)) => token_create(&env, out, &a.name).await,
+        Command::Token(TokenCommand::List) => bootstrap_token_list(&env, out).await,
+        Command::Token(TokenCommand::Revoke { id }) => bootstrap_token_revoke(&env, out, &id).await,
         Command::Migrate => migrate(&env, out).await,
         Command::Acme(AcmeCommand::Eab(EabCommand::Create { profile })) => {
             eab_create(&env, out, profile.as_deref()).await
@@ -744,6 +749,112 @@ async fn token_create(env: &Env, out: OutputFormat, name: &str) -> Result<ExitCo
         token: t.token.to_string(),
     };
     print(out, &v, |v| format!("{}\n", v.token));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bootstrap_token_create(
+    env: &Env,
+    out: OutputFormat,
+    a: crate::cli::TokenCreateArgs,
+) -> Result<ExitCode> {
+    use moor_authority::provisioner::bootstrap_token::BootstrapSpec;
+    let ttl = moor_core::profile::parse_duration(&a.ttl)
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .with_context(|| format!("--ttl {:?} is not a duration like 24h or 7d", a.ttl))?;
+    if a.sans.is_empty() {
+        bail!("give the names the token may enroll: --san NAME (or a pattern like *.example.com)");
+    }
+    let (pass, _) = wiring::passphrase(env, false)?;
+    let auth = wiring::authority(env, &pass).await?;
+    let t = auth
+        .create_bootstrap_token(
+            &Requester::cli(),
+            BootstrapSpec {
+                profile: a.profile.unwrap_or_default(),
+                names: a.sans,
+                uses: a.uses,
+                ttl_secs: ttl,
+                owner: a.owner,
+            },
+        )
+        .await?;
+    #[derive(Serialize)]
+    struct V {
+        id: String,
+        token: String,
+        profile: String,
+        names: Vec<String>,
+        uses: i64,
+        expires_at: String,
+    }
+    let v = V {
+        id: t.record.id.clone(),
+        token: t.token.to_string(),
+        profile: t.record.profile.clone(),
+        names: t.record.names.clone(),
+        uses: t.record.max_uses,
+        expires_at: moor_authority::acme::service::rfc3339(t.record.expires_at),
+    };
+    print(out, &v, |v| format!("{}\n", v.token));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bootstrap_token_list(env: &Env, out: OutputFormat) -> Result<ExitCode> {
+    let tokens = env.store.enrollment().list_bootstrap_tokens(10_000).await?;
+    #[derive(Serialize)]
+    struct V {
+        id: String,
+        profile: String,
+        names: Vec<String>,
+        uses: i64,
+        max_uses: i64,
+        expires_at: String,
+        owner: Option<String>,
+        revoked: bool,
+    }
+    let rows: Vec<V> = tokens
+        .into_iter()
+        .map(|t| V {
+            id: t.id,
+            profile: t.profile,
+            names: t.names,
+            uses: t.uses,
+            max_uses: t.max_uses,
+            expires_at: moor_authority::acme::service::rfc3339(t.expires_at),
+            owner: t.owner,
+            revoked: t.revoked_at.is_some(),
+        })
+        .collect();
+    print(out, &rows, |rows| {
+        let mut s = String::new();
+        for r in rows {
+            s.push_str(&format!(
+                "{}  {}  {}/{} used  until {}{}  {}\n",
+                r.id,
+                r.profile,
+                r.uses,
+                r.max_uses,
+                r.expires_at,
+                if r.revoked { "  REVOKED" } else { "" },
+                r.names.join(",")
+            ));
+        }
+        s
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bootstrap_token_revoke(env: &Env, out: OutputFormat, id: &str) -> Result<ExitCode> {
+    let (pass, _) = wiring::passphrase(env, false)?;
+    let auth = wiring::authority(env, &pass).await?;
+    auth.revoke_bootstrap_token(&Requester::cli(), id).await?;
+    #[derive(Serialize)]
+    struct V<'a> {
+        revoked: &'a str,
+    }
+    print(out, &V { revoked: id }, |v| {
+        format!("revoked {}\n", v.revoked)
+    });
     Ok(ExitCode::SUCCESS)
 }
 

@@ -135,19 +135,25 @@ pub(crate) async fn issue(
             .map(|der| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der)),
         None => None,
     };
-    let view = IssuedView {
-        pkcs12,
-        serial: issued.serial,
-        certificate: issued.cert_pem,
-        chain: issued.chain_pem,
-        root: issued.root_pem,
-        private_key: issued.private_key_pem.map(|k| k.to_string()),
-        not_before: issued.record.not_before,
-        not_after: issued.record.not_after,
-        profile: issued.record.profile,
-        issuer: issued.record.issuer_id,
-    };
-    Ok((StatusCode::CREATED, Json(view)).into_response())
+    Ok((StatusCode::CREATED, Json(IssuedView::of(issued, pkcs12))).into_response())
+}
+
+impl IssuedView {
+    /// The answer to an issuance (REST issue, bootstrap enrollment, renewal).
+    pub(crate) fn of(issued: moor_authority::Issued, pkcs12: Option<String>) -> IssuedView {
+        IssuedView {
+            pkcs12,
+            serial: issued.serial,
+            certificate: issued.cert_pem,
+            chain: issued.chain_pem,
+            root: issued.root_pem,
+            private_key: issued.private_key_pem.map(|k| k.to_string()),
+            not_before: issued.record.not_before,
+            not_after: issued.record.not_after,
+            profile: issued.record.profile,
+            issuer: issued.record.issuer_id,
+        }
+    }
 }
 
 /// A certificate as listed.

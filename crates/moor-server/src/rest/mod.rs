@@ -1,11 +1,13 @@
 //! The REST JSON API under `/api/v1/`: certificates, issuers and ACME administration.
 //!
-//! Every route here needs an admin: a bearer token (`Authorization: Bearer moor_…`)
-//! or an mTLS client certificate of the `admin` profile.
+//! Every route here needs an admin — a bearer token (`Authorization: Bearer moor_…`)
+//! or an mTLS client certificate of the `admin` profile — except `POST /enroll`, whose
+//! bearer credential is a bootstrap token (`mbt_…`).
 
 mod acme;
 mod auth;
 mod certificates;
+mod enrollment;
 mod issuers;
 
 use axum::Router;
@@ -23,6 +25,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/certificates/{serial}", get(certificates::show))
         .route("/certificates/{serial}/revoke", post(certificates::revoke))
         .route("/issuers", get(issuers::list))
+        .route("/enroll", post(enrollment::enroll))
+        .route(
+            "/bootstrap-tokens",
+            post(enrollment::create).get(enrollment::list),
+        )
+        .route("/bootstrap-tokens/{id}/revoke", post(enrollment::revoke))
         .route("/acme/eab", post(acme::create_eab))
         .route("/acme/renewal-overrides", post(acme::override_renewal))
 }

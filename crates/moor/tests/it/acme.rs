@@ -1039,7 +1039,7 @@ async fn acme_b4_key_binding_and_revocation_refusals() {
 }
 
 /// A copy of `from` (keys, passphrase, config) for a second node on the same database.
-fn copy_home(from: &Home) -> Home {
+pub(crate) fn copy_home(from: &Home) -> Home {
     let to = Home::new(None);
     let (code, out) = crate::harness::run(
         Path::new("/bin/cp"),

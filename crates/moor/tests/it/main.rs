@@ -10,6 +10,7 @@ mod cli;
 mod consistency;
 mod delta_crl;
 mod durability;
+mod enrollment;
 mod harness;
 mod issuance;
 mod multinode;

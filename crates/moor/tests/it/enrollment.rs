@@ -1,0 +1,254 @@
+//! Enrollment with bootstrap tokens (issue 5 item 1): `moor token create --profile …`,
+//! `POST /api/v1/enroll` with the token as bearer credential, a single-use token raced by
+//! two clients (and by two nodes on one PostgreSQL) issuing once, and forged, expired,
+//! revoked, used-up and out-of-scope tokens refused with 401 and an audit entry.
+
+use serde_json::{Value, json};
+
+use crate::harness::{Home, Server, openssl_csr, openssl_verify, pkilint, scratch, split_pem};
+
+fn csr(dir: &std::path::Path, name: &str) -> String {
+    openssl_csr(
+        dir,
+        &name.replace('.', "_"),
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        &format!("/CN={name}"),
+        &format!("DNS:{name}"),
+    )
+}
+
+async fn enroll(server: &Server, token: &str, csr_pem: &str) -> (u16, Value) {
+    let r = server
+        .client
+        .post(server.url("/api/v1/enroll"))
+        .bearer_auth(token)
+        .json(&json!({ "csr": csr_pem }))
+        .send()
+        .await
+        .expect("enroll");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn bootstrap(home: &Home, sans: &[&str], uses: &str) -> Value {
+    let mut args = vec![
+        "token",
+        "create",
+        "--profile",
+        "tls-server",
+        "--uses",
+        uses,
+        "--ttl",
+        "1h",
+        "--owner",
+        "team-edge",
+    ];
+    for s in sans {
+        args.extend(["--san", s]);
+    }
+    home.moor_json(&args)
+}
+
+/// Audit entries with `action`, read from the server's SQLite store.
+async fn audit_actions(home: &Home, action: &str) -> Vec<moor_store::AuditEntry> {
+    let store = moor_store::Database::Sqlite(home.path().join("mooring.db"))
+        .open()
+        .await
+        .expect("store");
+    store
+        .audit_entries(0, i64::MAX)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.action == action)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bootstrap_token_enrolls_once_and_refusals_are_401_and_audited() {
+    let home = Home::new(None);
+    let server = home.serve();
+    let work = scratch();
+    let dir = work.path();
+
+    // A single-use token for *.devices.example.com, raced by two clients.
+    let t = bootstrap(&home, &["*.devices.example.com"], "1");
+    let token = t["token"].as_str().expect("token").to_string();
+    assert!(token.starts_with("mbt_btk"), "{t}");
+    let (a, b) = (
+        csr(dir, "a.devices.example.com"),
+        csr(dir, "b.devices.example.com"),
+    );
+    let ((sa, va), (sb, vb)) =
+        tokio::join!(enroll(&server, &token, &a), enroll(&server, &token, &b));
+    let mut statuses = [sa, sb];
+    statuses.sort();
+    assert_eq!(statuses, [201, 401], "{va} {vb}");
+    let issued = if sa == 201 { va } else { vb };
+    let leaf = issued["certificate"].as_str().expect("certificate");
+    let chain = issued["chain"].as_str().expect("chain");
+    let (code, text) = openssl_verify(dir, &server.roots_pem, chain, leaf, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(pkilint(dir, "lint_pkix_cert", &[], &[leaf]).is_empty());
+    let issuer = split_pem(chain).remove(0);
+    assert!(
+        pkilint(
+            dir,
+            "lint_pkix_signer_signee_cert_chain",
+            &[],
+            &[&issuer, leaf]
+        )
+        .is_empty()
+    );
+    let (s, rec) = server
+        .get(&format!(
+            "/api/v1/certificates/{}",
+            issued["serial"].as_str().expect("serial")
+        ))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        rec["requester"],
+        format!("bootstrap:{}", t["id"].as_str().expect("id"))
+    );
+    // Used up now.
+    let (s, v) = enroll(&server, &token, &csr(dir, "c.devices.example.com")).await;
+    assert_eq!((s, v["code"].as_str()), (401, Some("unauthorized")), "{v}");
+
+    // A three-use token: a name outside its scope is refused and costs no use.
+    let t3 = bootstrap(&home, &["*.devices.example.com", "gw.example.com"], "3");
+    let token3 = t3["token"].as_str().expect("token").to_string();
+    let (s, v) = enroll(&server, &token3, &csr(dir, "evil.example.com")).await;
+    assert_eq!(s, 401, "{v}");
+    let (s, v) = enroll(&server, &token3, &csr(dir, "gw.example.com")).await;
+    assert_eq!(s, 201, "{v}");
+    // Forged: right id, wrong secret; and junk.
+    let id3 = t3["id"].as_str().expect("id");
+    let forged = format!("mbt_{id3}_{}", "A".repeat(43));
+    let (s, _) = enroll(&server, &forged, &csr(dir, "d.devices.example.com")).await;
+    assert_eq!(s, 401);
+    let (s, _) = enroll(&server, "not-a-token", &csr(dir, "d.devices.example.com")).await;
+    assert_eq!(s, 401);
+    let r = server
+        .client
+        .post(server.url("/api/v1/enroll"))
+        .json(&json!({"csr": csr(dir, "d.devices.example.com")}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 401, "no credential");
+    // An admin token is not a bootstrap token.
+    let (s, _) = enroll(&server, &home.token(), &csr(dir, "d.devices.example.com")).await;
+    assert_eq!(s, 401);
+
+    // Listed without secrets (CLI and REST), then revoked: refused.
+    let listed = home.moor_json(&["token", "list"]);
+    let row = listed
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["id"] == id3)
+        .expect("listed");
+    assert_eq!(
+        (row["uses"].as_i64(), row["max_uses"].as_i64()),
+        (Some(1), Some(3))
+    );
+    assert!(
+        !listed.to_string().contains(&token3[20..]),
+        "no secret in the list"
+    );
+    let (s, rest) = server.get("/api/v1/bootstrap-tokens").await;
+    assert_eq!(s, 200);
+    assert!(
+        rest.as_array()
+            .expect("rows")
+            .iter()
+            .all(|r| r.get("token").is_none())
+    );
+    let (s, _) = server
+        .post(
+            &format!("/api/v1/bootstrap-tokens/{id3}/revoke"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, _) = enroll(&server, &token3, &csr(dir, "e.devices.example.com")).await;
+    assert_eq!(s, 401);
+
+    // Tokens made over REST work the same; the secret is in the creation answer only.
+    let (s, made) = server
+        .post(
+            "/api/v1/bootstrap-tokens",
+            &json!({"profile": "tls-server", "names": ["api.example.com"], "uses": 1, "ttl": "10m"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{made}");
+    let (s, v) = enroll(
+        &server,
+        made["token"].as_str().expect("token"),
+        &csr(dir, "api.example.com"),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    // Bad creations: unknown profile, no names, zero uses.
+    for (body, want) in [
+        (
+            json!({"profile": "nope", "names": ["x.example.com"], "ttl": "1h"}),
+            404,
+        ),
+        (
+            json!({"profile": "tls-server", "names": [], "ttl": "1h"}),
+            400,
+        ),
+        (
+            json!({"profile": "tls-server", "names": ["x.example.com"], "uses": 0, "ttl": "1h"}),
+            400,
+        ),
+    ] {
+        let (s, v) = server.post("/api/v1/bootstrap-tokens", &body).await;
+        assert_eq!(s, want, "{body} → {v}");
+    }
+
+    // Every refusal is audited with its reason; uses are audited too.
+    let refused = audit_actions(&home, "token.bootstrap.refuse").await;
+    let reasons: Vec<String> = refused.iter().map(|e| e.detail.clone()).collect();
+    for why in [
+        "used up",
+        "outside the token",
+        "wrong secret",
+        "malformed token",
+        "revoked",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.contains(why)),
+            "{why} in {reasons:?}"
+        );
+    }
+    assert_eq!(audit_actions(&home, "token.bootstrap.use").await.len(), 3);
+    let v = home.moor_json(&["audit", "verify"]);
+    assert!(v["first_failure"].is_null(), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn single_use_bootstrap_token_on_two_nodes_issues_once() {
+    let db = crate::multinode::fresh_postgres_database();
+    let home_a = Home::new(Some(&format!("database = \"{db}\"\n")));
+    let node_a = home_a.serve();
+    let home_b = crate::acme::copy_home(&home_a);
+    let node_b = home_b.serve();
+    let work = scratch();
+    let dir = work.path();
+    for round in 0..5 {
+        let t = bootstrap(&home_a, &["*.fleet.example.com"], "1");
+        let token = t["token"].as_str().expect("token").to_string();
+        let (a, b) = (
+            csr(dir, &format!("a{round}.fleet.example.com")),
+            csr(dir, &format!("b{round}.fleet.example.com")),
+        );
+        let ((sa, _), (sb, _)) =
+            tokio::join!(enroll(&node_a, &token, &a), enroll(&node_b, &token, &b));
+        let mut s = [sa, sb];
+        s.sort();
+        assert_eq!(s, [201, 401], "round {round}");
+    }
+}
