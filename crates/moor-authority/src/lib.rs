@@ -17,6 +17,7 @@ pub mod issue;
 pub mod metrics;
 pub mod ocsp;
 pub mod provisioner;
+pub mod renew;
 pub mod requester;
 pub mod revocation_feed;
 pub mod revoke;

@@ -21,6 +21,8 @@ pub enum Credential {
     AcmeAccount { account_id: String },
     /// A bootstrap token (limited use, scoped to a profile and names), by its public id.
     BootstrapToken { token_id: String },
+    /// The holder of a certificate we issued, renewing it, by its serial.
+    Renewal { serial: String },
 }
 
 /// An authenticated caller.
@@ -46,6 +48,7 @@ impl Requester {
             Credential::AdminCertificate { serial } => format!("mtls:{serial}"),
             Credential::AcmeAccount { account_id } => format!("acme:{account_id}"),
             Credential::BootstrapToken { token_id } => format!("bootstrap:{token_id}"),
+            Credential::Renewal { serial } => format!("renew:{serial}"),
         }
     }
 
@@ -63,7 +66,9 @@ impl Requester {
     pub fn is_admin(&self) -> bool {
         !matches!(
             self.credential,
-            Credential::AcmeAccount { .. } | Credential::BootstrapToken { .. }
+            Credential::AcmeAccount { .. }
+                | Credential::BootstrapToken { .. }
+                | Credential::Renewal { .. }
         )
     }
 }

@@ -100,6 +100,13 @@ pub struct Profile {
     /// Whether the server may generate the subscriber key.
     #[serde(default = "yes")]
     pub allow_server_keygen: bool,
+    /// How long after expiry a certificate may still prove itself to renew (devices that
+    /// were offline); never for a revoked one. `0s` (the default): not after expiry.
+    #[serde(default, with = "duration_text")]
+    pub renewal_grace: Duration,
+    /// Whether renewal must bring a new key (else the current key may be kept).
+    #[serde(default)]
+    pub renewal_requires_new_key: bool,
 }
 
 fn default_issuer() -> String {
@@ -138,6 +145,8 @@ impl Profile {
             allow_cn_only,
             policies: vec![],
             allow_server_keygen: true,
+            renewal_grace: Duration::ZERO,
+            renewal_requires_new_key: false,
         }
     }
 
@@ -228,6 +237,12 @@ impl Profile {
     /// Check the profile itself is coherent (used when loading configuration).
     pub fn validate(&self) -> Result<(), Refusal> {
         let bad = |m: String| Err(Refusal::new(RefusalCode::ProfileViolation, m));
+        if self.renewal_grace > Duration::from_secs(365 * DAY) {
+            return bad(format!(
+                "profile {}: renewal_grace is at most 365d",
+                self.name
+            ));
+        }
         if self.name.is_empty()
             || self.name.len() > crate::limits::MAX_NAME_LEN
             || !self

@@ -30,10 +30,11 @@ pub fn server_config(
             .add(CertificateDer::from(r.to_vec()))
             .map_err(|e| format!("root certificate: {e}"))?;
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider.clone())
+    let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider.clone())
         .allow_unauthenticated()
         .build()
         .map_err(|e| format!("client verifier: {e}"))?;
+    let verifier = Arc::new(ExpiredLeafAllowed { inner: webpki });
     let certs: Vec<CertificateDer<'static>> = chain.into_iter().map(CertificateDer::from).collect();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_key.to_vec()));
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
@@ -44,6 +45,78 @@ pub fn server_config(
         .map_err(|e| format!("server certificate: {e}"))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
+}
+
+/// The WebPKI client verifier, except that a leaf that has expired (and is otherwise
+/// valid: chain, signatures, usage, as of its last valid second) is let through. Whoever
+/// uses the certificate decides: admin authentication refuses expired certificates;
+/// renewal allows the profile's `renewal_grace`.
+#[derive(Debug)]
+struct ExpiredLeafAllowed {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for ExpiredLeafAllowed {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        use rustls::{CertificateError, Error};
+        match self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Err(Error::InvalidCertificate(
+                CertificateError::Expired | CertificateError::ExpiredContext { .. },
+            )) => {
+                let not_after = x509_parser::parse_x509_certificate(end_entity.as_ref())
+                    .map(|(_, c)| c.validity().not_after.timestamp())
+                    .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
+                let then = rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(
+                    u64::try_from(not_after).unwrap_or(0),
+                ));
+                self.inner
+                    .verify_client_cert(end_entity, intermediates, then)
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// Serve `app` over TLS on `listener` until the process ends.

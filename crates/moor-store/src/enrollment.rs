@@ -66,6 +66,18 @@ pub trait EnrollmentStore: Send + Sync {
         audit: NewAuditEntry,
     ) -> Result<(), StoreError>;
 
+    /// Link a certificate to the one it renewed (audited).
+    async fn record_renewal(
+        &self,
+        serial_hex: &str,
+        predecessor_serial: &str,
+        at: i64,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError>;
+
+    /// The certificate `serial_hex` renewed, if it was a renewal.
+    async fn predecessor_of(&self, serial_hex: &str) -> Result<Option<String>, StoreError>;
+
     /// Revoke a token (audited). NotFound; Conflict if it was revoked already.
     async fn revoke_bootstrap_token(
         &self,
@@ -96,6 +108,12 @@ pub(crate) enum EnrollmentWrite {
         now: i64,
         audit: NewAuditEntry,
     },
+    Renewal {
+        serial_hex: String,
+        predecessor_serial: String,
+        at: i64,
+        audit: NewAuditEntry,
+    },
 }
 
 impl EnrollmentWrite {
@@ -105,7 +123,8 @@ impl EnrollmentWrite {
             EnrollmentWrite::Create { audit, .. }
             | EnrollmentWrite::Use { audit, .. }
             | EnrollmentWrite::Refund { audit, .. }
-            | EnrollmentWrite::Revoke { audit, .. } => audit,
+            | EnrollmentWrite::Revoke { audit, .. }
+            | EnrollmentWrite::Renewal { audit, .. } => audit,
         }
     }
 }
@@ -195,6 +214,19 @@ macro_rules! enrollment_backend {
                     .await?
                     .rows_affected();
                     Ok((Done::Number(n as i64), n > 0))
+                }
+                EnrollmentWrite::Renewal { serial_hex, predecessor_serial, at, .. } => {
+                    sqlx::query(
+                        "INSERT INTO certificate_renewals (serial_hex, predecessor_serial, renewed_at) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(serial_hex)
+                    .bind(predecessor_serial)
+                    .bind(*at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| refusal(e, &format!("renewal of {serial_hex}"), "certificate"))?;
+                    Ok((Done::Unit, true))
                 }
                 EnrollmentWrite::Revoke { id, now, .. } => {
                     let n = sqlx::query(
@@ -299,6 +331,32 @@ macro_rules! enrollment_backend {
                 })
                 .await
                 .map(drop)
+            }
+
+            async fn record_renewal(
+                &self,
+                serial_hex: &str,
+                predecessor_serial: &str,
+                at: i64,
+                audit: NewAuditEntry,
+            ) -> Result<(), StoreError> {
+                self.enrollment_write(EnrollmentWrite::Renewal {
+                    serial_hex: serial_hex.to_owned(),
+                    predecessor_serial: predecessor_serial.to_owned(),
+                    at,
+                    audit,
+                })
+                .await
+                .map(drop)
+            }
+
+            async fn predecessor_of(&self, serial_hex: &str) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT predecessor_serial FROM certificate_renewals WHERE serial_hex = $1",
+                )
+                .bind(serial_hex)
+                .fetch_optional(&self.$reader)
+                .await?)
             }
 
             async fn revoke_bootstrap_token(

@@ -146,3 +146,30 @@ pub(crate) async fn revoke(
     s.authority.revoke_bootstrap_token(&who, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RenewBody {
+    /// PEM (or base64 DER) PKCS#10 with the same names.
+    csr: String,
+}
+
+/// `POST /api/v1/renew` over mTLS: the client certificate proves the identity that is
+/// renewed (same names and profile; see `moor_authority::renew`).
+pub(crate) async fn renew(
+    State(s): State<AppState>,
+    cert: Option<axum::Extension<crate::ClientCert>>,
+    body: Result<Json<RenewBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let der = match cert {
+        Some(axum::Extension(crate::ClientCert(Some(der)))) => der,
+        _ => {
+            return Err(ApiError::unauthorized(
+                "renewal needs the current certificate as the TLS client certificate",
+            ));
+        }
+    };
+    let Json(b) = body.map_err(json_error)?;
+    let issued = s.authority.renew(&der, b.csr.into_bytes()).await?;
+    Ok((StatusCode::CREATED, Json(IssuedView::of(issued, None))).into_response())
+}

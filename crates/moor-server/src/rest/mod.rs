@@ -2,7 +2,8 @@
 //!
 //! Every route here needs an admin — a bearer token (`Authorization: Bearer moor_…`)
 //! or an mTLS client certificate of the `admin` profile — except `POST /enroll`, whose
-//! bearer credential is a bootstrap token (`mbt_…`).
+//! bearer credential is a bootstrap token (`mbt_…`), and `POST /renew`, whose credential
+//! is the TLS client certificate being renewed.
 
 mod acme;
 mod auth;
@@ -26,6 +27,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/certificates/{serial}/revoke", post(certificates::revoke))
         .route("/issuers", get(issuers::list))
         .route("/enroll", post(enrollment::enroll))
+        .route("/renew", post(enrollment::renew))
         .route(
             "/bootstrap-tokens",
             post(enrollment::create).get(enrollment::list),

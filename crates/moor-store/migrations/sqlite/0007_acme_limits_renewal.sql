@@ -73,3 +73,11 @@ CREATE TABLE bootstrap_tokens (
     revoked_at    BIGINT
 );
 CREATE INDEX bootstrap_tokens_created ON bootstrap_tokens (created_at);
+
+-- A certificate renewed by proof of its predecessor (POST /api/v1/renew): the link.
+CREATE TABLE certificate_renewals (
+    serial_hex         TEXT   NOT NULL PRIMARY KEY,  -- the successor
+    predecessor_serial TEXT   NOT NULL,
+    renewed_at         BIGINT NOT NULL
+);
+CREATE INDEX certificate_renewals_predecessor ON certificate_renewals (predecessor_serial);

@@ -252,3 +252,146 @@ async fn single_use_bootstrap_token_on_two_nodes_issues_once() {
         assert_eq!(s, [201, 401], "round {round}");
     }
 }
+
+// ---- renewal by proof of the current certificate (issue 5 item 2) ----
+
+const RENEW_PROFILE: &str = "[profiles.device-short]\nkey_algorithms = [\"ecdsa-p256\"]\ndefault_lifetime = \"1d\"\nmax_lifetime = \"1d\"\nextended_key_usage = [\"server-auth\", \"client-auth\"]\nsan_types = [\"dns\"]\nrenewal_grace = \"2d\"\nrenewal_requires_new_key = true\n";
+
+/// Issue under device-short with a server-made key; (certificate and chain PEM, key PEM, serial).
+async fn device_cert(server: &Server, name: &str) -> (String, String, String) {
+    let (s, v) = server
+        .post(
+            "/api/v1/certificates",
+            &json!({"profile": "device-short", "sans": [name], "algorithm": "ecdsa-p256"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    // The client certificate goes with its chain (the server trusts only roots).
+    (
+        format!(
+            "{}{}",
+            v["certificate"].as_str().expect("cert"),
+            v["chain"].as_str().expect("chain")
+        ),
+        v["private_key"].as_str().expect("key").to_string(),
+        v["serial"].as_str().expect("serial").to_string(),
+    )
+}
+
+async fn renew(server: &Server, cert_pem: &str, key_pem: &str, csr_pem: &str) -> (u16, Value) {
+    let client =
+        crate::harness::client_with(&server.roots_pem, Some(&format!("{cert_pem}{key_pem}")));
+    let r = client
+        .post(server.url("/api/v1/renew"))
+        .json(&json!({ "csr": csr_pem }))
+        .send()
+        .await
+        .expect("renew");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn renewal_over_mtls_keeps_names_needs_a_new_key_and_honours_the_grace() {
+    let home = Home::new(Some(RENEW_PROFILE));
+    let server = home.serve();
+    let work = scratch();
+    let dir = work.path();
+    let (cert, key, serial) = device_cert(&server, "d1.devices.example.com").await;
+
+    // A new key, the same name: the successor, linked to its predecessor.
+    let (s, v) = renew(&server, &cert, &key, &csr(dir, "d1.devices.example.com")).await;
+    assert_eq!(s, 201, "{v}");
+    let next = v["serial"].as_str().expect("serial").to_string();
+    let (s, rec) = server.get(&format!("/api/v1/certificates/{next}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(rec["profile"], "device-short");
+    assert_eq!(rec["sans"], json!(["dns:d1.devices.example.com"]));
+    assert_eq!(rec["requester"], format!("renew:{serial}"));
+    let (code, text) = openssl_verify(
+        dir,
+        &server.roots_pem,
+        v["chain"].as_str().expect("chain"),
+        v["certificate"].as_str().expect("cert"),
+        &[],
+    );
+    assert_eq!(code, 0, "{text}");
+    let store = moor_store::Database::Sqlite(home.path().join("mooring.db"))
+        .open()
+        .await
+        .expect("store");
+    assert_eq!(
+        store
+            .enrollment()
+            .predecessor_of(&next)
+            .await
+            .expect("link"),
+        Some(serial.clone())
+    );
+
+    // Other names, or the same key (the profile wants a new one): 400.
+    let (s, v) = renew(&server, &cert, &key, &csr(dir, "other.devices.example.com")).await;
+    assert_eq!(s, 400, "{v}");
+    let key_file = dir.join("current.key");
+    std::fs::write(&key_file, &key).expect("key");
+    let same_key = crate::harness::openssl_csr_for_key(
+        dir,
+        &key_file,
+        "same",
+        "d1.devices.example.com",
+        "DNS:d1.devices.example.com",
+    );
+    let (s, v) = renew(&server, &cert, &key, &same_key).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("new key"),
+        "{v}"
+    );
+    // Without a client certificate: 401.
+    let r = server
+        .client
+        .post(server.url("/api/v1/renew"))
+        .json(&json!({"csr": csr(dir, "d1.devices.example.com")}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 401);
+
+    // A revoked certificate never renews.
+    let (cert2, key2, serial2) = device_cert(&server, "d2.devices.example.com").await;
+    let (s, _) = server
+        .post(
+            &format!("/api/v1/certificates/{serial2}/revoke"),
+            &json!({"reason": "superseded"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = renew(&server, &cert2, &key2, &csr(dir, "d2.devices.example.com")).await;
+    assert_eq!(s, 401, "{v}");
+
+    // Expired 12 h ago (server clock 36 h ahead): inside the 2-day grace, it renews.
+    let (cert3, key3, _) = device_cert(&server, "d3.devices.example.com").await;
+    let (cert4, key4, _) = device_cert(&server, "d4.devices.example.com").await;
+    drop(server);
+    let later = Server::start_under(&home, &["faketime", "-f", "+36h"]);
+    let (s, v) = renew(&later, &cert3, &key3, &csr(dir, "d3.devices.example.com")).await;
+    assert_eq!(s, 201, "within the grace: {v}");
+    drop(later);
+    // Expired 3 days ago: beyond it.
+    let much_later = Server::start_under(&home, &["faketime", "-f", "+4d"]);
+    let (s, v) = renew(
+        &much_later,
+        &cert4,
+        &key4,
+        &csr(dir, "d4.devices.example.com"),
+    )
+    .await;
+    assert_eq!(s, 401, "beyond the grace: {v}");
+    assert!(
+        v["message"].as_str().unwrap_or_default().contains("grace"),
+        "{v}"
+    );
+}

@@ -132,6 +132,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(home: &Home) -> Server {
+        Server::start_under(home, &[])
+    }
+
+    /// `moor serve` run through `wrapper` (e.g. `["faketime", "-f", "+36h"]`: the server's
+    /// clock runs ahead; the test's does not).
+    pub fn start_under(home: &Home, wrapper: &[&str]) -> Server {
         let addr_file = home.file("addr.txt");
         let _ = std::fs::remove_file(&addr_file);
         let log = home.file(&format!(
@@ -143,7 +149,15 @@ impl Server {
         ));
         let out = std::fs::File::create(&log).expect("log");
         let err = out.try_clone().expect("log");
-        let child = Command::new(moor_bin())
+        let mut cmd = match wrapper.split_first() {
+            Some((tool_name, args)) => {
+                let mut c = Command::new(tool(tool_name));
+                c.args(args).arg(moor_bin());
+                c
+            }
+            None => Command::new(moor_bin()),
+        };
+        let child = cmd
             .arg("--home")
             .arg(home.path())
             .args([
