@@ -186,6 +186,15 @@ impl Authority {
             .collect()
     }
 
+    /// The CA certificates behind `profile` (EST `cacerts`): its issuer's chain, issuer
+    /// first, then the root (DER). None for an unknown profile.
+    pub fn ca_certificates(&self, profile: &str) -> Option<Vec<Vec<u8>>> {
+        let issuer = self.issuers.get(&self.profiles.get(profile)?.issuer)?;
+        let mut out = issuer.chain.clone();
+        out.push(issuer.root.clone());
+        Some(out)
+    }
+
     /// An issuer's certificate, DER.
     pub fn issuer_cert(&self, id: &str) -> Option<&[u8]> {
         self.issuer_records

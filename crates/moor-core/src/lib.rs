@@ -16,6 +16,7 @@ pub mod identifier;
 pub mod limits;
 pub mod lint;
 pub mod ocsp;
+pub mod pkcs7;
 pub mod profile;
 pub mod refusal;
 pub mod serial;

@@ -15,6 +15,7 @@
 
 pub mod acme;
 mod error;
+mod est;
 mod metrics;
 mod public;
 pub mod rest;
@@ -67,6 +68,7 @@ pub fn app_with_acme(authority: Arc<Authority>, acme: Option<Arc<AcmeService>>) 
     Router::new()
         .merge(public_routes())
         .merge(acme::routes())
+        .merge(est::routes())
         .nest("/api/v1", rest::routes())
         .layer(axum::extract::DefaultBodyLimit::max(
             moor_core::limits::MAX_BODY_BYTES,

@@ -36,6 +36,15 @@ pub struct BootstrapSpec {
     pub owner: Option<String>,
 }
 
+/// How an enrollment is asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EnrollOptions<'a> {
+    /// The profile the request names (an EST label); it must be the token's.
+    pub profile: Option<&'a str>,
+    /// Generate the key here (EST serverkeygen): the CSR only names the identity.
+    pub server_keygen: bool,
+}
+
 /// A new token: the whole secret is shown once.
 pub struct NewBootstrapToken {
     pub token: Zeroizing<String>,
@@ -168,11 +177,17 @@ impl Authority {
         &self,
         token: &str,
         csr: Vec<u8>,
+        options: EnrollOptions<'_>,
     ) -> Result<Issued, AuthorityError> {
         let (id, record) = match self.check_bootstrap_token(token).await {
             Ok(v) => v,
             Err((id, why)) => return Err(self.refuse_token(&id, why).await),
         };
+        if let Some(p) = options.profile
+            && p != record.profile
+        {
+            return Err(self.refuse_token(&id, "made for another profile").await);
+        }
         // The CSR's names against the token's scope, before a use is taken.
         let der = moor_core::csr::decode_csr_input(&csr)?;
         let parsed = moor_core::csr::verify_csr(&der)?;
@@ -213,12 +228,22 @@ impl Authority {
         {
             return Err(self.refuse_token(&id, "used up, expired or revoked").await);
         }
+        let subject = if options.server_keygen {
+            // The key type the CSR shows, made here; the names the CSR asks for.
+            SubjectSource::Generate {
+                algorithm: parsed.public_key.algorithm,
+                sans: parsed.sans.iter().map(|n| n.value()).collect(),
+                common_name: parsed.common_name.clone(),
+            }
+        } else {
+            SubjectSource::Csr(der)
+        };
         let issued = self
             .issue(
                 &who,
                 IssueRequest {
                     profile: record.profile.clone(),
-                    subject: SubjectSource::Csr(der),
+                    subject,
                     lifetime: None,
                 },
             )

@@ -42,7 +42,7 @@ pub(crate) async fn enroll(
     let Json(b) = body.map_err(json_error)?;
     let issued = s
         .authority
-        .enroll_with_bootstrap_token(&token, b.csr.into_bytes())
+        .enroll_with_bootstrap_token(&token, b.csr.into_bytes(), Default::default())
         .await?;
     Ok((StatusCode::CREATED, Json(IssuedView::of(issued, None))).into_response())
 }

@@ -11,6 +11,7 @@ mod consistency;
 mod delta_crl;
 mod durability;
 mod enrollment;
+mod est;
 mod harness;
 mod issuance;
 mod multinode;
