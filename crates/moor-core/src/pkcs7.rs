@@ -40,7 +40,10 @@ mod tests {
         let b = [0x30, 0x00];
         let der = certs_only(&[&a, &b]);
         assert_eq!(der[0], 0x30);
-        assert!(der.windows(ID_SIGNED_DATA.len()).any(|w| w == ID_SIGNED_DATA));
+        assert!(
+            der.windows(ID_SIGNED_DATA.len())
+                .any(|w| w == ID_SIGNED_DATA)
+        );
         // The certificates appear in order inside [0].
         let pos = der.windows(a.len()).position(|w| w == a).unwrap();
         assert_eq!(&der[pos + a.len()..pos + a.len() + 2], &b);
