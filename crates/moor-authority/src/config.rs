@@ -33,6 +33,44 @@ pub struct Config {
     pub profiles: BTreeMap<String, Profile>,
     /// The ACME server (RFC 8555) at `/acme/{profile}/directory`.
     pub acme: AcmeConfig,
+    /// OIDC / JWT provisioners by name (`[oidc.NAME]`): workloads exchange a platform
+    /// token for a certificate at `POST /api/v1/oidc/NAME/enroll`.
+    pub oidc: BTreeMap<String, OidcProvider>,
+}
+
+/// `[oidc.NAME]`: a token issuer whose tokens a workload may exchange for a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProvider {
+    /// The `iss` claim tokens must carry.
+    pub issuer: String,
+    /// The `aud` value tokens must carry.
+    pub audience: String,
+    /// The issuer's keys: a JWKS file (relative to the home) …
+    #[serde(default)]
+    pub jwks_file: Option<String>,
+    /// … or a JWKS URL (https, or http on loopback only), refetched every 10 minutes and
+    /// when a token names an unknown key.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// PEM CA bundle that signs the JWKS URL's TLS certificate.
+    #[serde(default)]
+    pub jwks_ca_file: Option<String>,
+    /// The profile certificates are issued under.
+    pub profile: String,
+    /// Name templates: `{claim}` or `{a/b}` (nested claim), `{trust_domain}`, e.g.
+    /// `spiffe://{trust_domain}/ns/{kubernetes.io/namespace}/sa/{kubernetes.io/serviceaccount/name}`.
+    pub names: Vec<String>,
+    /// `{trust_domain}` in the templates.
+    #[serde(default)]
+    pub trust_domain: String,
+    /// Longest token lifetime accepted (exp − iat).
+    #[serde(default = "default_max_token_lifetime")]
+    pub max_token_lifetime: String,
+}
+
+fn default_max_token_lifetime() -> String {
+    "24h".into()
 }
 
 /// `[acme]`: the ACME server and its validation authority.
@@ -124,6 +162,7 @@ impl Default for Config {
             passphrase_file: "ca-passphrase".into(),
             profiles: BTreeMap::new(),
             acme: AcmeConfig::default(),
+            oidc: BTreeMap::new(),
         }
     }
 }

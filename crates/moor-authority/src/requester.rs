@@ -23,6 +23,8 @@ pub enum Credential {
     BootstrapToken { token_id: String },
     /// The holder of a certificate we issued, renewing it, by its serial.
     Renewal { serial: String },
+    /// A workload with a token of an OIDC provider, by provider and `sub`.
+    Oidc { provider: String, subject: String },
 }
 
 /// An authenticated caller.
@@ -49,6 +51,7 @@ impl Requester {
             Credential::AcmeAccount { account_id } => format!("acme:{account_id}"),
             Credential::BootstrapToken { token_id } => format!("bootstrap:{token_id}"),
             Credential::Renewal { serial } => format!("renew:{serial}"),
+            Credential::Oidc { provider, subject } => format!("oidc:{provider}:{subject}"),
         }
     }
 
@@ -69,6 +72,7 @@ impl Requester {
             Credential::AcmeAccount { .. }
                 | Credential::BootstrapToken { .. }
                 | Credential::Renewal { .. }
+                | Credential::Oidc { .. }
         )
     }
 }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod crl;
 pub mod csr;
 pub mod identifier;
+pub mod jwt;
 pub mod limits;
 pub mod lint;
 pub mod ocsp;

@@ -38,6 +38,8 @@ pub struct AppState {
     pub authority: Arc<Authority>,
     /// The ACME server, when enabled.
     pub acme: Option<Arc<AcmeService>>,
+    /// The OIDC / JWT provisioners (`[oidc.NAME]`).
+    pub oidc: Option<Arc<moor_authority::provisioner::oidc::OidcProvisioners>>,
 }
 
 /// The public read-only endpoints alone, for the plain-HTTP listener
@@ -46,6 +48,7 @@ pub fn public_app(authority: Arc<Authority>) -> Router {
     let state = AppState {
         authority,
         acme: None,
+        oidc: None,
     };
     public_routes()
         .layer(axum::extract::DefaultBodyLimit::max(
@@ -64,7 +67,20 @@ pub fn app(authority: Arc<Authority>) -> Router {
 
 /// The whole HTTP application with the ACME server (`/acme/{profile}/…`) when `acme` is set.
 pub fn app_with_acme(authority: Arc<Authority>, acme: Option<Arc<AcmeService>>) -> Router {
-    let state = AppState { authority, acme };
+    app_with(authority, acme, None)
+}
+
+/// The whole HTTP application with ACME and the OIDC provisioners when given.
+pub fn app_with(
+    authority: Arc<Authority>,
+    acme: Option<Arc<AcmeService>>,
+    oidc: Option<Arc<moor_authority::provisioner::oidc::OidcProvisioners>>,
+) -> Router {
+    let state = AppState {
+        authority,
+        acme,
+        oidc,
+    };
     Router::new()
         .merge(public_routes())
         .merge(acme::routes())

@@ -243,7 +243,19 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
         None
     };
     let public = moor_server::public_app(auth.clone());
-    let app = moor_server::app_with_acme(auth.clone(), acme);
+    let oidc = if env.config.oidc.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            moor_authority::provisioner::oidc::OidcProvisioners::new(
+                &env.home,
+                &auth,
+                &env.config.oidc,
+            )
+            .map_err(anyhow::Error::msg)?,
+        ))
+    };
+    let app = moor_server::app_with(auth.clone(), acme, oidc);
     let http_task = async move {
         match http {
             Some(l) => axum::serve(l, public).await,

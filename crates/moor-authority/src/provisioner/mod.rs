@@ -3,3 +3,4 @@
 //! `admin_token.rs`; ACME accounts in `acme/`.
 
 pub mod bootstrap_token;
+pub mod oidc;

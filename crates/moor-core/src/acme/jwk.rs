@@ -284,7 +284,7 @@ impl Jwk {
     }
 
     /// Verifies `signature` over `message` with `alg`, which must be this key's algorithm.
-    pub(crate) fn verify_signature(
+    pub fn verify_signature(
         &self,
         alg: JwsAlg,
         message: &[u8],

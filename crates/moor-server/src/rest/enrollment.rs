@@ -173,3 +173,30 @@ pub(crate) async fn renew(
     let issued = s.authority.renew(&der, b.csr.into_bytes()).await?;
     Ok((StatusCode::CREATED, Json(IssuedView::of(issued, None))).into_response())
 }
+
+/// `POST /api/v1/oidc/{provider}/enroll` — `Authorization: Bearer <the platform's JWT>`.
+pub(crate) async fn oidc_enroll(
+    State(s): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<EnrollBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let oidc = s
+        .oidc
+        .clone()
+        .ok_or_else(|| ApiError::not_found("no OIDC provisioner is configured"))?;
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .ok_or_else(|| ApiError::unauthorized("a token is required: Authorization: Bearer <JWT>"))?
+        .to_string();
+    let Json(b) = body.map_err(json_error)?;
+    let issued = oidc
+        .enroll(&s.authority, &provider, &token, b.csr.into_bytes())
+        .await?;
+    Ok((StatusCode::CREATED, Json(IssuedView::of(issued, None))).into_response())
+}

@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/issuers", get(issuers::list))
         .route("/enroll", post(enrollment::enroll))
         .route("/renew", post(enrollment::renew))
+        .route("/oidc/{provider}/enroll", post(enrollment::oidc_enroll))
         .route(
             "/bootstrap-tokens",
             post(enrollment::create).get(enrollment::list),

@@ -16,5 +16,6 @@ mod harness;
 mod issuance;
 mod multinode;
 mod ocsp;
+mod oidc;
 mod refusals;
 mod revocation;
