@@ -69,6 +69,27 @@ pub enum Command {
     /// Bring the database schema up to date and print its version (`serve` does this too
     /// on start).
     Migrate,
+    /// The renewal agent for the machines that hold certificates (needs no home).
+    #[command(subcommand)]
+    Agent(AgentCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCommand {
+    /// Obtain and renew the configured certificates: forever, or one pass with --once.
+    Run {
+        /// The agent's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// One pass, then exit (for cron); exit 1 if a certificate failed.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Each certificate's expiry, next renewal and last result.
+    Status {
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

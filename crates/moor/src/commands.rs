@@ -16,6 +16,10 @@ use crate::wiring::{self, Env};
 
 /// Run the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    // The agent runs on machines that hold certificates: no home, no store.
+    if let Command::Agent(a) = cli.command {
+        return agent(cli.output, a).await;
+    }
     let env = wiring::open(&cli.home, cli.database.as_deref()).await?;
     let out = cli.output;
     match cli.command {
@@ -37,6 +41,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(TokenCommand::List) => bootstrap_token_list(&env, out).await,
         Command::Token(TokenCommand::Revoke { id }) => bootstrap_token_revoke(&env, out, &id).await,
         Command::Migrate => migrate(&env, out).await,
+        Command::Agent(_) => unreachable!("handled before the home is opened"),
         Command::Acme(AcmeCommand::Eab(EabCommand::Create { profile })) => {
             eab_create(&env, out, profile.as_deref()).await
         }
@@ -941,4 +946,80 @@ async fn eab_create(env: &Env, out: OutputFormat, profile: Option<&str>) -> Resu
         format!("kid: {}\nhmac_key: {}\n", v.kid, v.hmac_key)
     });
     Ok(ExitCode::SUCCESS)
+}
+
+async fn agent(out: OutputFormat, a: AgentCommand) -> Result<ExitCode> {
+    match a {
+        AgentCommand::Run { config, once } => {
+            let cfg = moor_agent::AgentConfig::load(&config)?;
+            let mut agent = moor_agent::Agent::new(cfg)?;
+            if !once {
+                agent.run_forever().await;
+            }
+            let outcomes = agent.pass().await;
+            let failed = outcomes
+                .iter()
+                .any(|(_, o)| matches!(o, moor_agent::Outcome::Failed { .. }));
+            #[derive(Serialize)]
+            struct V {
+                name: String,
+                outcome: String,
+            }
+            let rows: Vec<V> = outcomes
+                .into_iter()
+                .map(|(name, o)| V {
+                    name,
+                    outcome: format!("{o:?}"),
+                })
+                .collect();
+            print(out, &rows, |rows| {
+                rows.iter()
+                    .map(|r| format!("{}: {}\n", r.name, r.outcome))
+                    .collect()
+            });
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        AgentCommand::Status { config } => {
+            let cfg = moor_agent::AgentConfig::load(&config)?;
+            let state = moor_agent::Agent::read_state(&cfg.state_file);
+            let rows: Vec<moor_agent::CertStatus> = cfg
+                .certificates
+                .iter()
+                .map(|c| {
+                    let mut s = state.get(&c.name).cloned().unwrap_or_default();
+                    s.name = c.name.clone();
+                    if let Some((_, na, _)) = moor_agent::files::current(&c.cert) {
+                        s.not_after = Some(na);
+                    }
+                    s
+                })
+                .collect();
+            print(out, &rows, |rows| {
+                rows.iter()
+                    .map(|r| {
+                        format!(
+                            "{}: expires {}, renews {}, last: {}\n",
+                            r.name,
+                            r.not_after
+                                .map(crate::output::rfc3339)
+                                .unwrap_or_else(|| "-".into()),
+                            r.renew_at
+                                .map(crate::output::rfc3339)
+                                .unwrap_or_else(|| "-".into()),
+                            if r.last_result.is_empty() {
+                                "-"
+                            } else {
+                                &r.last_result
+                            }
+                        )
+                    })
+                    .collect()
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

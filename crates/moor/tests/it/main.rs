@@ -5,6 +5,7 @@
 
 mod acme;
 mod acme_policy;
+mod agent;
 mod api;
 mod cli;
 mod consistency;

@@ -1,0 +1,39 @@
+//! `moor agent`: runs on the machines that hold certificates. For each certificate in its
+//! configuration it obtains one if absent (a bootstrap token), renews it at a fraction of
+//! its lifetime (by proving the current certificate over mTLS, falling back to the token
+//! when the server refuses the proof), with jitter and a new key each time; writes the
+//! files atomically (temporary file, fsync, rename; the key 0600); runs a hook after a
+//! change; and backs off exponentially while the server is unreachable, never touching a
+//! still-valid certificate. It depends on neither the store nor the CA keys.
+//!
+//! - `config.rs` — the agent's TOML configuration;
+//! - `files.rs` — atomic writes and reading the current certificate;
+//! - `client.rs` — the Mooring REST calls (enroll, renew);
+//! - `run.rs` — the loop, one pass (`--once`), the state file and `status`.
+
+pub mod client;
+pub mod config;
+pub mod files;
+pub mod run;
+
+pub use config::{AgentConfig, CertificateConfig, Method};
+pub use run::{Agent, CertStatus, Outcome};
+
+/// Everything that can go wrong for one certificate.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{path}: {error}")]
+    File { path: String, error: std::io::Error },
+    #[error("key or CSR: {0}")]
+    Key(String),
+    #[error("the server refused ({status}): {message}")]
+    Refused { status: u16, message: String },
+    #[error("the server is unreachable: {0}")]
+    Unreachable(String),
+    #[error("the server's answer is not usable: {0}")]
+    BadAnswer(String),
+    #[error("hook {command:?} failed: {detail}")]
+    Hook { command: String, detail: String },
+}

@@ -1,0 +1,271 @@
+//! The agent's loop: one pass over the certificates (`--once`), or passes forever, each
+//! sleeping until the next renewal time or retry. A failure never touches the files in
+//! place; it is retried with exponential backoff (5 s doubling up to `max_backoff_secs`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::{self, Obtained};
+use crate::config::{AgentConfig, CertificateConfig, Method};
+use crate::{AgentError, files};
+
+/// What one pass did for a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// There was none; one was obtained.
+    Obtained,
+    /// It was due; its successor (with a new key) replaced it.
+    Renewed,
+    /// Not due until then (unix seconds).
+    Fresh { renew_at: i64 },
+    /// It failed; retried at (unix seconds).
+    Failed { error: String, retry_at: i64 },
+}
+
+/// The last known state of a certificate (kept in the state file, shown by `status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertStatus {
+    pub name: String,
+    pub not_after: Option<i64>,
+    pub renew_at: Option<i64>,
+    pub last_attempt: Option<i64>,
+    pub last_result: String,
+    pub failures: u32,
+    pub retry_at: Option<i64>,
+    pub hook: Option<String>,
+}
+
+/// The agent with its configuration and state.
+pub struct Agent {
+    config: AgentConfig,
+    roots_pem: Vec<u8>,
+    state: BTreeMap<String, CertStatus>,
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Agent {
+    /// The agent for `config` (state read from its state file when present).
+    pub fn new(config: AgentConfig) -> Result<Agent, AgentError> {
+        let roots_pem = std::fs::read(&config.ca_bundle).map_err(|error| AgentError::File {
+            path: config.ca_bundle.display().to_string(),
+            error,
+        })?;
+        let state = Agent::read_state(&config.state_file);
+        Ok(Agent {
+            config,
+            roots_pem,
+            state,
+        })
+    }
+
+    /// The state file's contents (empty when missing or unreadable).
+    pub fn read_state(path: &std::path::Path) -> BTreeMap<String, CertStatus> {
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// One pass over every certificate.
+    pub async fn pass(&mut self) -> Vec<(String, Outcome)> {
+        let mut out = Vec::new();
+        for c in self.config.certificates.clone() {
+            let prior = self.state.get(&c.name).cloned().unwrap_or_default();
+            let t = now();
+            // Backing off after a failure: not before its retry time.
+            if let Some(retry) = prior.retry_at
+                && prior.failures > 0
+                && t < retry
+            {
+                out.push((
+                    c.name.clone(),
+                    Outcome::Failed {
+                        error: prior.last_result.clone(),
+                        retry_at: retry,
+                    },
+                ));
+                continue;
+            }
+            let result = self.handle(&c, t).await;
+            let next_renewal = self.renew_at(&c);
+            let status = self.state.entry(c.name.clone()).or_default();
+            status.name = c.name.clone();
+            let outcome = match result {
+                Ok(o) => {
+                    status.failures = 0;
+                    status.retry_at = None;
+                    if let Some((_, na, _)) = files::current(&c.cert) {
+                        status.not_after = Some(na);
+                    }
+                    match &o {
+                        Outcome::Fresh { renew_at } => status.renew_at = Some(*renew_at),
+                        _ => {
+                            status.last_attempt = Some(t);
+                            status.last_result = format!("{o:?}");
+                            status.renew_at = next_renewal;
+                        }
+                    }
+                    if status.last_result.is_empty() {
+                        status.last_result = "ok".into();
+                    }
+                    o
+                }
+                Err(e) => {
+                    status.failures += 1;
+                    let backoff =
+                        (5u64 << status.failures.min(16)).min(self.config.max_backoff_secs);
+                    let retry_at = t + backoff as i64;
+                    status.last_attempt = Some(t);
+                    status.last_result = e.to_string();
+                    status.retry_at = Some(retry_at);
+                    tracing::warn!(certificate = %c.name, error = %e, retry_in_secs = backoff, "certificate not renewed");
+                    Outcome::Failed {
+                        error: e.to_string(),
+                        retry_at,
+                    }
+                }
+            };
+            out.push((c.name.clone(), outcome));
+        }
+        self.save_state();
+        out
+    }
+
+    /// Passes forever, sleeping until the next renewal or retry (at most 10 minutes).
+    pub async fn run_forever(&mut self) -> ! {
+        loop {
+            let outcomes = self.pass().await;
+            let t = now();
+            let next = outcomes
+                .iter()
+                .map(|(_, o)| match o {
+                    Outcome::Fresh { renew_at } => *renew_at,
+                    Outcome::Failed { retry_at, .. } => *retry_at,
+                    Outcome::Obtained | Outcome::Renewed => t + 1,
+                })
+                .min()
+                .unwrap_or(t + 600);
+            let wait = (next - t).clamp(1, 600) as u64;
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+        }
+    }
+
+    /// When `c` is due: its renew fraction of the lifetime, moved by a jitter that is
+    /// fixed for one certificate (so restarts do not change it) and differs between
+    /// certificates (so a fleet spreads out).
+    fn renew_at(&self, c: &CertificateConfig) -> Option<i64> {
+        let (nb, na, der) = files::current(&c.cert)?;
+        let life = (na - nb).max(1) as f64;
+        let h = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
+        let r = f64::from(u16::from_be_bytes([h.as_ref()[0], h.as_ref()[1]])) / 65535.0;
+        let jitter = (r * 2.0 - 1.0) * self.config.jitter_fraction * life;
+        Some(nb + (self.config.renew_fraction * life + jitter) as i64)
+    }
+
+    async fn handle(&self, c: &CertificateConfig, t: i64) -> Result<Outcome, AgentError> {
+        let Some((_, na, _)) = files::current(&c.cert) else {
+            let token = self.token(c)?;
+            let kc = client::new_key_and_csr(&c.names)?;
+            let got =
+                client::enroll(&self.config.server, &self.roots_pem, &token, &kc.csr_pem).await?;
+            self.install(c, &kc.key_pem, &got)?;
+            return Ok(Outcome::Obtained);
+        };
+        let renew_at = self.renew_at(c).unwrap_or(na);
+        if t < renew_at {
+            return Ok(Outcome::Fresh { renew_at });
+        }
+        let kc = client::new_key_and_csr(&c.names)?;
+        let mut identity = std::fs::read(&c.cert).map_err(|error| AgentError::File {
+            path: c.cert.display().to_string(),
+            error,
+        })?;
+        identity.extend(std::fs::read(&c.key).map_err(|error| AgentError::File {
+            path: c.key.display().to_string(),
+            error,
+        })?);
+        let got = match client::renew(&self.config.server, &self.roots_pem, &identity, &kc.csr_pem)
+            .await
+        {
+            Ok(got) => got,
+            // The server no longer takes the certificate as proof (expired past the grace,
+            // revoked): a token, if there is one, gets a new identity.
+            Err(AgentError::Refused { status: 401, .. }) if c.method == Method::BootstrapToken => {
+                let token = self.token(c)?;
+                client::enroll(&self.config.server, &self.roots_pem, &token, &kc.csr_pem).await?
+            }
+            Err(e) => return Err(e),
+        };
+        self.install(c, &kc.key_pem, &got)?;
+        Ok(Outcome::Renewed)
+    }
+
+    fn token(&self, c: &CertificateConfig) -> Result<String, AgentError> {
+        let path = c.token_file.as_ref().ok_or_else(|| {
+            AgentError::Config(format!(
+                "certificate {}: no token_file to obtain it",
+                c.name
+            ))
+        })?;
+        std::fs::read_to_string(path)
+            .map(|t| t.trim().to_string())
+            .map_err(|error| AgentError::File {
+                path: path.display().to_string(),
+                error,
+            })
+    }
+
+    /// Key first, then the certificate (leaf and chain), each atomically; then the hook.
+    fn install(
+        &self,
+        c: &CertificateConfig,
+        key_pem: &str,
+        got: &Obtained,
+    ) -> Result<(), AgentError> {
+        files::write_atomic(&c.key, key_pem.as_bytes(), 0o600)?;
+        let mode = files::cert_mode(&c.cert);
+        files::write_atomic(
+            &c.cert,
+            format!("{}{}", got.cert_pem, got.chain_pem).as_bytes(),
+            mode,
+        )?;
+        if let Some(hook) = &c.hook {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(hook)
+                .env("MOOR_CERT", &c.cert)
+                .env("MOOR_KEY", &c.key)
+                .env("MOOR_NAME", &c.name)
+                .output()
+                .map_err(|e| AgentError::Hook {
+                    command: hook.clone(),
+                    detail: e.to_string(),
+                })?;
+            if !out.status.success() {
+                return Err(AgentError::Hook {
+                    command: hook.clone(),
+                    detail: format!(
+                        "exit {:?}: {}",
+                        out.status.code(),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                });
+            }
+        }
+        tracing::info!(certificate = %c.name, "certificate installed");
+        Ok(())
+    }
+
+    fn save_state(&self) {
+        if let Ok(bytes) = serde_json::to_vec_pretty(&self.state)
+            && let Err(e) = files::write_atomic(&self.config.state_file, &bytes, 0o600)
+        {
+            tracing::warn!(error = %e, "could not write the agent state file");
+        }
+    }
+}
