@@ -12,6 +12,7 @@ pub struct KeyAndCsr {
     /// PKCS#8 PEM.
     pub key_pem: String,
     pub csr_pem: String,
+    pub csr_der: Vec<u8>,
 }
 
 /// A fresh ECDSA P-256 key and a CSR naming `names` (CN = the first).
@@ -32,6 +33,7 @@ pub fn new_key_and_csr(names: &[String]) -> Result<KeyAndCsr, AgentError> {
     Ok(KeyAndCsr {
         key_pem: key.serialize_pem(),
         csr_pem: csr.pem().map_err(|e| AgentError::Key(e.to_string()))?,
+        csr_der: csr.der().to_vec(),
     })
 }
 
@@ -114,6 +116,101 @@ pub async fn renew(
     post(
         c.post(format!("{}/api/v1/renew", server.trim_end_matches('/'))),
         csr_pem,
+    )
+    .await
+}
+
+fn pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// An EST request (RFC 7030 §4.2): base64 DER PKCS#10 in, certs-only PKCS#7 out.
+async fn est(req: reqwest::RequestBuilder, csr_der: &[u8]) -> Result<Obtained, AgentError> {
+    use base64::Engine as _;
+    let r = req
+        .header("content-type", "application/pkcs10")
+        .header("content-transfer-encoding", "base64")
+        .body(base64::engine::general_purpose::STANDARD.encode(csr_der))
+        .send()
+        .await
+        .map_err(|e| AgentError::Unreachable(e.to_string()))?;
+    let status = r.status().as_u16();
+    let body = r
+        .bytes()
+        .await
+        .map_err(|e| AgentError::Unreachable(e.to_string()))?;
+    if status != 200 {
+        return Err(AgentError::Refused {
+            status,
+            message: String::from_utf8_lossy(&body)
+                .trim()
+                .chars()
+                .take(300)
+                .collect(),
+        });
+    }
+    let text: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| AgentError::BadAnswer("the EST answer is not base64".into()))?;
+    let certs =
+        moor_core::pkcs7::certificates(&der).map_err(|e| AgentError::BadAnswer(e.to_string()))?;
+    let (leaf, chain) = certs
+        .split_first()
+        .ok_or_else(|| AgentError::BadAnswer("no certificate in the EST answer".into()))?;
+    Ok(Obtained {
+        cert_pem: pem(leaf),
+        chain_pem: chain.iter().map(|c| pem(c)).collect(),
+    })
+}
+
+/// EST `simpleenroll` for `profile` with the bootstrap token as the Basic password.
+pub async fn est_enroll(
+    server: &str,
+    roots_pem: &[u8],
+    profile: &str,
+    token: &str,
+    csr_der: &[u8],
+) -> Result<Obtained, AgentError> {
+    let c = client(roots_pem, None)?;
+    est(
+        c.post(format!(
+            "{}/.well-known/est/{profile}/simpleenroll",
+            server.trim_end_matches('/')
+        ))
+        .basic_auth("moor-agent", Some(token.trim())),
+        csr_der,
+    )
+    .await
+}
+
+/// EST `simplereenroll` with the current certificate as the TLS client identity.
+pub async fn est_reenroll(
+    server: &str,
+    roots_pem: &[u8],
+    profile: &str,
+    identity_pem: &[u8],
+    csr_der: &[u8],
+) -> Result<Obtained, AgentError> {
+    let c = client(roots_pem, Some(identity_pem))?;
+    est(
+        c.post(format!(
+            "{}/.well-known/est/{profile}/simplereenroll",
+            server.trim_end_matches('/')
+        )),
+        csr_der,
     )
     .await
 }

@@ -33,6 +33,9 @@ pub enum Method {
     BootstrapToken,
     /// Renew over mTLS only (the first certificate was put in place by other means).
     MtlsRenew,
+    /// EST (RFC 7030): obtain with `simpleenroll` (the token as the HTTP Basic password),
+    /// renew with `simplereenroll` (the current certificate over mTLS).
+    Est,
 }
 
 #[derive(Debug, Clone, Deserialize)]

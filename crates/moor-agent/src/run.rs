@@ -169,10 +169,8 @@ impl Agent {
 
     async fn handle(&self, c: &CertificateConfig, t: i64) -> Result<Outcome, AgentError> {
         let Some((_, na, _)) = files::current(&c.cert) else {
-            let token = self.token(c)?;
             let kc = client::new_key_and_csr(&c.names)?;
-            let got =
-                client::enroll(&self.config.server, &self.roots_pem, &token, &kc.csr_pem).await?;
+            let got = self.obtain(c, &kc).await?;
             self.install(c, &kc.key_pem, &got)?;
             return Ok(Outcome::Obtained);
         };
@@ -189,20 +187,48 @@ impl Agent {
             path: c.key.display().to_string(),
             error,
         })?);
-        let got = match client::renew(&self.config.server, &self.roots_pem, &identity, &kc.csr_pem)
-            .await
-        {
+        let (server, roots) = (&self.config.server, &self.roots_pem);
+        let renewed = match c.method {
+            Method::Est => {
+                client::est_reenroll(server, roots, &c.profile, &identity, &kc.csr_der).await
+            }
+            Method::BootstrapToken | Method::MtlsRenew => {
+                client::renew(server, roots, &identity, &kc.csr_pem).await
+            }
+        };
+        let got = match renewed {
             Ok(got) => got,
             // The server no longer takes the certificate as proof (expired past the grace,
             // revoked): a token, if there is one, gets a new identity.
-            Err(AgentError::Refused { status: 401, .. }) if c.method == Method::BootstrapToken => {
-                let token = self.token(c)?;
-                client::enroll(&self.config.server, &self.roots_pem, &token, &kc.csr_pem).await?
+            Err(AgentError::Refused { status: 401, .. }) if c.token_file.is_some() => {
+                self.obtain(c, &kc).await?
             }
             Err(e) => return Err(e),
         };
         self.install(c, &kc.key_pem, &got)?;
         Ok(Outcome::Renewed)
+    }
+
+    /// A first certificate (or a new start) with the token, by the configured method.
+    async fn obtain(
+        &self,
+        c: &CertificateConfig,
+        kc: &client::KeyAndCsr,
+    ) -> Result<Obtained, AgentError> {
+        let token = self.token(c)?;
+        match c.method {
+            Method::Est => {
+                client::est_enroll(
+                    &self.config.server,
+                    &self.roots_pem,
+                    &c.profile,
+                    &token,
+                    &kc.csr_der,
+                )
+                .await
+            }
+            _ => client::enroll(&self.config.server, &self.roots_pem, &token, &kc.csr_pem).await,
+        }
     }
 
     fn token(&self, c: &CertificateConfig) -> Result<String, AgentError> {

@@ -29,9 +29,99 @@ pub fn certs_only(certs: &[&[u8]]) -> Vec<u8> {
     tlv(0x30, &info)
 }
 
+/// A certs-only message that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a certs-only PKCS#7: {0}")]
+pub struct Pkcs7Error(&'static str);
+
+/// One DER TLV at the start of `b`: (tag, content, rest).
+fn read_tlv(b: &[u8]) -> Result<(u8, &[u8], &[u8]), Pkcs7Error> {
+    let err = Pkcs7Error("truncated or bad length");
+    let (&tag, rest) = b.split_first().ok_or(err.clone())?;
+    let (&first, rest) = rest.split_first().ok_or(err.clone())?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return Err(err);
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |a, &x| (a << 8) | usize::from(x));
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return Err(err);
+    }
+    Ok((tag, &rest[..len], &rest[len..]))
+}
+
+/// The certificates (DER, in order) of a certs-only ContentInfo(SignedData), as EST and
+/// SCEP servers answer.
+pub fn certificates(der: &[u8]) -> Result<Vec<Vec<u8>>, Pkcs7Error> {
+    let (tag, info, _) = read_tlv(der)?;
+    if tag != 0x30 {
+        return Err(Pkcs7Error("ContentInfo is not a SEQUENCE"));
+    }
+    let (tag, oid, rest) = read_tlv(info)?;
+    if tag != 0x06 || oid != ID_SIGNED_DATA {
+        return Err(Pkcs7Error("not signedData"));
+    }
+    let (tag, explicit, _) = read_tlv(rest)?;
+    if tag != 0xa0 {
+        return Err(Pkcs7Error("no [0] content"));
+    }
+    let (tag, signed, _) = read_tlv(explicit)?;
+    if tag != 0x30 {
+        return Err(Pkcs7Error("SignedData is not a SEQUENCE"));
+    }
+    // version, digestAlgorithms, encapContentInfo, then [0] certificates.
+    let mut rest = signed;
+    for _ in 0..3 {
+        rest = read_tlv(rest)?.2;
+    }
+    let (tag, mut certs, _) = read_tlv(rest)?;
+    if tag != 0xa0 {
+        return Err(Pkcs7Error("no certificates"));
+    }
+    let mut out = Vec::new();
+    while !certs.is_empty() {
+        let (tag, _, after) = read_tlv(certs)?;
+        if tag != 0x30 {
+            return Err(Pkcs7Error("a certificate is not a SEQUENCE"));
+        }
+        out.push(certs[..certs.len() - after.len()].to_vec());
+        certs = after;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificates_round_trip_and_junk_is_an_error() {
+        let a = [0x30, 0x03, 0x02, 0x01, 0x05];
+        let b = [0x30, 0x00];
+        assert_eq!(
+            certificates(&certs_only(&[&a, &b])).unwrap(),
+            vec![a.to_vec(), b.to_vec()]
+        );
+        let good = certs_only(&[&a]);
+        for cut in 0..good.len() {
+            assert!(certificates(&good[..cut]).is_err(), "truncated at {cut}");
+        }
+        for junk in [
+            &[][..],
+            &[0x30, 0x80],
+            &[0x04, 0x00],
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            assert!(certificates(junk).is_err());
+        }
+    }
 
     #[test]
     fn certs_only_is_a_content_info_of_signed_data() {

@@ -176,3 +176,66 @@ async fn agent_obtains_renews_with_new_keys_runs_hooks_and_survives_an_outage() 
     let (_, status, _) = agent(&["status", "--config", cfg]);
     assert_eq!(status[0]["failures"].as_u64(), Some(0), "{status}");
 }
+
+/// The same agent speaking EST: `simpleenroll` with the token, then `simplereenroll` with
+/// the certificate it holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_over_est_obtains_and_renews() {
+    let home = Home::new(Some(PROFILE));
+    let server = home.serve();
+    let token = home.moor_json(&[
+        "token",
+        "create",
+        "--profile",
+        "agent-short",
+        "--san",
+        "est.agent.example.com",
+        "--uses",
+        "1",
+        "--ttl",
+        "1h",
+    ])["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let work = scratch();
+    let dir = work.path();
+    std::fs::write(dir.join("token"), &token).expect("token");
+    let (cert, key) = (dir.join("est.pem"), dir.join("est.key"));
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "server = \"{}\"\nca_bundle = \"{}\"\nstate_file = \"{}\"\nrenew_fraction = 0.22\njitter_fraction = 0.0\n\n[[certificate]]\nname = \"est\"\ncert = \"{}\"\nkey = \"{}\"\nnames = [\"est.agent.example.com\"]\nprofile = \"agent-short\"\nmethod = \"est\"\ntoken_file = \"{}\"\n",
+            server.base,
+            home.file("roots.pem").display(),
+            dir.join("state.json").display(),
+            cert.display(),
+            key.display(),
+            dir.join("token").display(),
+        ),
+    )
+    .expect("config");
+    let cfg = config.to_str().expect("path");
+    let (code, v, text) = agent(&["run", "--config", cfg, "--once"]);
+    assert_eq!((code, outcome(&v).as_str()), (0, "Obtained"), "{text}");
+    let pem = std::fs::read_to_string(&cert).expect("cert");
+    let parts = split_pem(&pem);
+    assert_eq!(parts.len(), 2, "leaf and issuer from the PKCS#7");
+    let (vc, vt) = openssl_verify(dir, &server.roots_pem, &parts[1], &parts[0], &[]);
+    assert_eq!(vc, 0, "{vt}");
+    let s0 = serial(&cert);
+    once_until(cfg, "Renewed");
+    assert_ne!(serial(&cert), s0);
+    let (_, rec) = server
+        .get(&format!(
+            "/api/v1/certificates/{}",
+            serial(&cert).trim_start_matches("00")
+        ))
+        .await;
+    assert_eq!(
+        rec["requester"],
+        format!("renew:{}", s0.trim_start_matches("00")),
+        "{rec}"
+    );
+}
