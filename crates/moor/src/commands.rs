@@ -37,7 +37,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(TokenCommand::Create(a)) if a.profile.is_some() => {
             bootstrap_token_create(&env, out, a).await
         }
-        Command::Token(TokenCommand::Create(a)) => token_create(&env, out, &a.name).await,
+        Command::Token(TokenCommand::Create(a)) => {
+            if !a.sans.is_empty() || a.owner.is_some() {
+                bail!(
+                    "--san and --owner make a bootstrap token: give its --profile (without it, this would create an admin token)"
+                );
+            }
+            token_create(&env, out, &a.name).await
+        }
         Command::Token(TokenCommand::List) => bootstrap_token_list(&env, out).await,
         Command::Token(TokenCommand::Revoke { id }) => bootstrap_token_revoke(&env, out, &id).await,
         Command::Migrate => migrate(&env, out).await,

@@ -395,3 +395,14 @@ async fn renewal_over_mtls_keeps_names_needs_a_new_key_and_honours_the_grace() {
         "{v}"
     );
 }
+
+#[test]
+fn token_create_with_names_but_no_profile_is_refused_not_an_admin_token() {
+    let home = Home::new(None);
+    home.moor_ok(&["init"]);
+    let out = home.moor(&["token", "create", "--san", "x.example.com"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--profile"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("moor_"), "no admin token printed");
+}
