@@ -249,7 +249,6 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
             moor_authority::acme::service::AcmeService::new(auth.clone(), acme_config)
                 .map_err(anyhow::Error::msg)?,
         );
-        svc.spawn_nonce_purge();
         Some(svc)
     } else {
         None
@@ -267,6 +266,7 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
             .map_err(anyhow::Error::msg)?,
         ))
     };
+    moor_authority::acme::nonce::spawn_purge(&auth);
     let app = moor_server::app_with(auth.clone(), acme, oidc);
     let http_task = async move {
         match http {

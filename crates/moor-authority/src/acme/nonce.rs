@@ -60,6 +60,26 @@ impl NonceKey {
     }
 }
 
+/// Forget redeemed single-use values (ACME nonces, used OIDC tokens) once they expired,
+/// every 10 minutes, while the authority lives.
+pub fn spawn_purge(authority: &std::sync::Arc<crate::Authority>) {
+    let weak = std::sync::Arc::downgrade(authority);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let Some(auth) = weak.upgrade() else { return };
+            match auth.store().acme().purge_nonces(auth.now_unix()).await {
+                Ok(n) if n > 0 => {
+                    tracing::debug!(purged = n, "expired single-use values forgotten")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging used nonces failed; retried later"),
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

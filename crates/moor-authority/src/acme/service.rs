@@ -323,23 +323,6 @@ impl AcmeService {
         self.nonce_key().await?.issue(self.now())
     }
 
-    /// Forget redeemed nonces that have expired, every 10 minutes, while the service lives.
-    pub fn spawn_nonce_purge(self: &Arc<Self>) {
-        let svc = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-            loop {
-                tick.tick().await;
-                let Some(svc) = svc.upgrade() else { return };
-                match svc.authority.store().acme().purge_nonces(svc.now()).await {
-                    Ok(n) if n > 0 => tracing::debug!(purged = n, "ACME: expired nonces forgotten"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "ACME: nonce purge failed; retried later"),
-                }
-            }
-        });
-    }
-
     /// Steps 2–6 of the handler flow (RFC 8555 §6.2–6.5) on a body whose content type was
     /// checked: parse, `url`, nonce, key, signature. `account_url` turns an account id into
     /// its URL (the `kid`).

@@ -404,5 +404,8 @@ fn token_create_with_names_but_no_profile_is_refused_not_an_admin_token() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--profile"), "{err}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("moor_"), "no admin token printed");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("moor_"),
+        "no admin token printed"
+    );
 }
