@@ -43,7 +43,10 @@ pub struct Obtained {
     pub chain_pem: String,
 }
 
-fn client(roots_pem: &[u8], identity_pem: Option<&[u8]>) -> Result<reqwest::Client, AgentError> {
+pub(crate) fn client(
+    roots_pem: &[u8],
+    identity_pem: Option<&[u8]>,
+) -> Result<reqwest::Client, AgentError> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()

@@ -36,6 +36,9 @@ pub enum Method {
     /// EST (RFC 7030): obtain with `simpleenroll` (the token as the HTTP Basic password),
     /// renew with `simplereenroll` (the current certificate over mTLS).
     Est,
+    /// ACME (RFC 8555) with http-01 on `http01_listen`; renewal is a new order that
+    /// `replaces` the certificate, due early when the server's ARI window opens.
+    Acme,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +80,16 @@ pub struct CertificateConfig {
     /// Shell command run after the files changed.
     #[serde(default)]
     pub hook: Option<String>,
+    /// ACME: the directory (default `{server}/acme/{profile}/directory`).
+    #[serde(default)]
+    pub acme_directory: Option<String>,
+    /// ACME: where the http-01 answer is served while an order runs.
+    #[serde(default = "port_80")]
+    pub http01_listen: String,
+}
+
+fn port_80() -> String {
+    "0.0.0.0:80".into()
 }
 
 fn two_thirds() -> f64 {

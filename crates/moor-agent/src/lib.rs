@@ -1,16 +1,20 @@
 //! `moor agent`: runs on the machines that hold certificates. For each certificate in its
-//! configuration it obtains one if absent (a bootstrap token), renews it at a fraction of
-//! its lifetime (by proving the current certificate over mTLS, falling back to the token
-//! when the server refuses the proof), with jitter and a new key each time; writes the
+//! configuration it obtains one if absent (a bootstrap token over REST or EST, or ACME),
+//! renews it at a fraction of its lifetime or inside the server's ARI window (by proving
+//! the current certificate over mTLS or EST, falling back to the token when the server
+//! refuses the proof; by a new ACME order that `replaces` it), with jitter and a new key
+//! each time; writes the
 //! files atomically (temporary file, fsync, rename; the key 0600); runs a hook after a
 //! change; and backs off exponentially while the server is unreachable, never touching a
 //! still-valid certificate. It depends on neither the store nor the CA keys.
 //!
 //! - `config.rs` — the agent's TOML configuration;
 //! - `files.rs` — atomic writes and reading the current certificate;
-//! - `client.rs` — the Mooring REST calls (enroll, renew);
+//! - `client.rs` — the Mooring REST and EST calls (enroll, renew);
+//! - `acme.rs` — the ACME client (http-01, `replaces`, the ARI window);
 //! - `run.rs` — the loop, one pass (`--once`), the state file and `status`.
 
+pub mod acme;
 pub mod client;
 pub mod config;
 pub mod files;

@@ -174,11 +174,30 @@ impl Agent {
             self.install(c, &kc.key_pem, &got)?;
             return Ok(Outcome::Obtained);
         };
-        let renew_at = self.renew_at(c).unwrap_or(na);
+        let mut renew_at = self.renew_at(c).unwrap_or(na);
+        if c.method == Method::Acme {
+            // The server's ARI window (RFC 9773) may open earlier: an admin's "renew now".
+            let (_, _, der) = files::current(&c.cert).unwrap_or_default();
+            if let Ok(acme) = self.acme(c).await
+                && let Some((start, _)) = acme.renewal_window(&der).await
+            {
+                renew_at = renew_at.min(start);
+            }
+        }
         if t < renew_at {
             return Ok(Outcome::Fresh { renew_at });
         }
         let kc = client::new_key_and_csr(&c.names)?;
+        if c.method == Method::Acme {
+            let (_, _, der) = files::current(&c.cert).unwrap_or_default();
+            let got = self
+                .acme(c)
+                .await?
+                .obtain(&c.names, &kc.csr_der, self.http01(c)?, Some(&der))
+                .await?;
+            self.install(c, &kc.key_pem, &got)?;
+            return Ok(Outcome::Renewed);
+        }
         let mut identity = std::fs::read(&c.cert).map_err(|error| AgentError::File {
             path: c.cert.display().to_string(),
             error,
@@ -192,7 +211,7 @@ impl Agent {
             Method::Est => {
                 client::est_reenroll(server, roots, &c.profile, &identity, &kc.csr_der).await
             }
-            Method::BootstrapToken | Method::MtlsRenew => {
+            Method::BootstrapToken | Method::MtlsRenew | Method::Acme => {
                 client::renew(server, roots, &identity, &kc.csr_pem).await
             }
         };
@@ -209,12 +228,40 @@ impl Agent {
         Ok(Outcome::Renewed)
     }
 
+    /// An ACME session with the certificate's directory (the account key is kept beside the
+    /// state file).
+    async fn acme(&self, c: &CertificateConfig) -> Result<crate::acme::AcmeClient, AgentError> {
+        let directory = c.acme_directory.clone().unwrap_or_else(|| {
+            format!(
+                "{}/acme/{}/directory",
+                self.config.server.trim_end_matches('/'),
+                c.profile
+            )
+        });
+        let key = self.config.state_file.with_extension("acme-account.key");
+        crate::acme::AcmeClient::connect(client::client(&self.roots_pem, None)?, &directory, &key)
+            .await
+    }
+
+    fn http01(&self, c: &CertificateConfig) -> Result<std::net::SocketAddr, AgentError> {
+        c.http01_listen
+            .parse()
+            .map_err(|_| AgentError::Config(format!("{}: http01_listen", c.name)))
+    }
+
     /// A first certificate (or a new start) with the token, by the configured method.
     async fn obtain(
         &self,
         c: &CertificateConfig,
         kc: &client::KeyAndCsr,
     ) -> Result<Obtained, AgentError> {
+        if c.method == Method::Acme {
+            return self
+                .acme(c)
+                .await?
+                .obtain(&c.names, &kc.csr_der, self.http01(c)?, None)
+                .await;
+        }
         let token = self.token(c)?;
         match c.method {
             Method::Est => {

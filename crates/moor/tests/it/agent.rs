@@ -239,3 +239,67 @@ async fn agent_over_est_obtains_and_renews() {
         "{rec}"
     );
 }
+
+/// The agent as an ACME client: http-01 on its own listener, then early renewal (a new
+/// order that `replaces` the certificate) as soon as the admin opens the ARI window.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_over_acme_renews_when_the_ari_window_opens() {
+    let dns = crate::acme::ChallTestSrv::start();
+    let http01 = crate::acme::free_tcp_port();
+    let home = crate::acme::acme_home(dns.dns, http01, "");
+    let server = home.serve();
+    let work = scratch();
+    let dir = work.path();
+    let cert = dir.join("acme.pem");
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "server = \"{}\"\nca_bundle = \"{}\"\nstate_file = \"{}\"\n\n[[certificate]]\nname = \"site\"\ncert = \"{}\"\nkey = \"{}\"\nnames = [\"agent-acme.example.com\"]\nprofile = \"tls-server\"\nmethod = \"acme\"\nhttp01_listen = \"127.0.0.1:{http01}\"\n",
+            server.base,
+            home.file("roots.pem").display(),
+            dir.join("state.json").display(),
+            cert.display(),
+            dir.join("acme.key").display(),
+        ),
+    )
+    .expect("config");
+    let cfg = config.to_str().expect("path");
+    let (code, v, text) = agent(&["run", "--config", cfg, "--once"]);
+    assert_eq!((code, outcome(&v).as_str()), (0, "Obtained"), "{text}");
+    let s0 = serial(&cert);
+    let (_, rec) = server
+        .get(&format!(
+            "/api/v1/certificates/{}",
+            s0.trim_start_matches("00")
+        ))
+        .await;
+    assert!(
+        rec["requester"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("acme:"),
+        "{rec}"
+    );
+    // A 90-day certificate is not due…
+    let (_, v, _) = agent(&["run", "--config", cfg, "--once"]);
+    assert!(outcome(&v).starts_with("Fresh"), "{v}");
+    // … until the admin moves its renewal window to now.
+    home.moor_ok(&[
+        "acme",
+        "renew-now",
+        "--serial",
+        s0.trim_start_matches("00"),
+        "--window",
+        "1h",
+    ]);
+    let (code, v, text) = agent(&["run", "--config", cfg, "--once"]);
+    assert_eq!((code, outcome(&v).as_str()), (0, "Renewed"), "{text}");
+    assert_ne!(serial(&cert), s0);
+    let pem = std::fs::read_to_string(&cert).expect("cert");
+    let parts = split_pem(&pem);
+    let (vc, vt) = openssl_verify(dir, &server.roots_pem, &parts[1..].concat(), &parts[0], &[]);
+    assert_eq!(vc, 0, "{vt}");
+    // The same account both times (its key kept beside the state file).
+    assert!(dir.join("state.acme-account.key").exists());
+}
