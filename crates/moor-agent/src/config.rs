@@ -126,6 +126,12 @@ impl AgentConfig {
         if !(0.0..=0.2).contains(&self.jitter_fraction) {
             return bad("jitter_fraction must be 0 to 0.2".into());
         }
+        if self.renew_fraction + self.jitter_fraction >= 0.98 {
+            return bad(
+                "renew_fraction + jitter_fraction must stay below 0.98 (renewal before expiry)"
+                    .into(),
+            );
+        }
         if self.certificates.is_empty() {
             return bad("no [[certificate]]".into());
         }

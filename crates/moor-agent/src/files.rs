@@ -1,6 +1,8 @@
 //! Files on the machine: the current certificate, and atomic replacement of the
-//! certificate and key (temporary file in the same directory, fsync, rename, then the
-//! directory fsynced), so a crash leaves the old pair or the new one, never half of one.
+//! certificate and key (temporary files in the same directory, both written and fsynced
+//! before either is renamed, then the directory fsynced). A crash between the two renames
+//! can still leave a new key beside the old certificate; the agent checks that the pair
+//! matches before every use and starts over (with its token) when it does not.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -18,17 +20,26 @@ fn file_err(path: &Path) -> impl Fn(std::io::Error) -> AgentError + '_ {
 /// Write `bytes` to `path` atomically with `mode` (an existing file's mode is kept for
 /// certificates; keys are always 0600).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AgentError> {
+    let tmp = write_temp(path, bytes, mode)?;
+    commit(&tmp, path)
+}
+
+/// Write `bytes` beside `path` under a fresh random name (created exclusively, so a planted
+/// file or symlink is never followed), fsynced; returns the temporary path.
+pub fn write_temp(path: &Path, bytes: &[u8], mode: u32) -> Result<std::path::PathBuf, AgentError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(file_err(dir))?;
+    let mut rnd = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut rnd)
+        .map_err(|_| AgentError::Key("the OS random generator failed".into()))?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("moor"),
-        std::process::id()
+        rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
     ));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
         .open(&tmp)
         .map_err(file_err(&tmp))?;
@@ -36,12 +47,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AgentErr
         .map_err(file_err(&tmp))?;
     f.write_all(bytes).map_err(file_err(&tmp))?;
     f.sync_all().map_err(file_err(&tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(file_err(path))?;
-    if let Ok(d) = std::fs::File::open(dir) {
+    Ok(tmp)
+}
+
+/// Rename a temporary file written by [`write_temp`] over `path`, then fsync the directory.
+pub fn commit(tmp: &Path, path: &Path) -> Result<(), AgentError> {
+    std::fs::rename(tmp, path).map_err(file_err(path))?;
+    if let Ok(d) = std::fs::File::open(path.parent().unwrap_or(Path::new("."))) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The SubjectPublicKeyInfo (DER) of a PEM private key.
+pub fn key_spki(key_pem: &str) -> Option<Vec<u8>> {
+    rcgen::KeyPair::from_pem(key_pem)
+        .ok()
+        .map(|k| rcgen::PublicKeyData::subject_public_key_info(&k))
+}
+
+/// The SubjectPublicKeyInfo (DER) of a DER certificate.
+pub fn cert_spki(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, c) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(c.public_key().raw.to_vec())
+}
+
+/// Whether the key file holds the key of the certificate file's leaf.
+pub fn pair_matches(cert: &Path, key: &Path) -> bool {
+    let (Some((_, _, der)), Ok(key_pem)) = (current(cert), std::fs::read_to_string(key)) else {
+        return false;
+    };
+    match (cert_spki(&der), key_spki(&key_pem)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// The mode a certificate file keeps (0644 when new).

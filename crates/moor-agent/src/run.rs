@@ -35,6 +35,37 @@ pub struct CertStatus {
     pub failures: u32,
     pub retry_at: Option<i64>,
     pub hook: Option<String>,
+    /// The files changed but the hook failed: it runs again on the next passes until it
+    /// succeeds.
+    #[serde(default)]
+    pub hook_pending: bool,
+}
+
+/// Run the certificate's hook (after the files changed, or again while it last failed).
+fn run_hook(c: &CertificateConfig) -> Result<(), AgentError> {
+    let Some(hook) = &c.hook else { return Ok(()) };
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(hook)
+        .env("MOOR_CERT", &c.cert)
+        .env("MOOR_KEY", &c.key)
+        .env("MOOR_NAME", &c.name)
+        .output()
+        .map_err(|e| AgentError::Hook {
+            command: hook.clone(),
+            detail: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(AgentError::Hook {
+            command: hook.clone(),
+            detail: format!(
+                "exit {:?}: {}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The agent with its configuration and state.
@@ -95,8 +126,18 @@ impl Agent {
             let next_renewal = self.renew_at(&c);
             let status = self.state.entry(c.name.clone()).or_default();
             status.name = c.name.clone();
+            let changed = matches!(result, Ok(Outcome::Obtained | Outcome::Renewed));
+            let result = match result {
+                Ok(o) if changed || prior.hook_pending => match run_hook(&c) {
+                    Ok(()) => Ok(o),
+                    Err(e) => Err((e, true)),
+                },
+                Ok(o) => Ok(o),
+                Err(e) => Err((e, false)),
+            };
             let outcome = match result {
                 Ok(o) => {
+                    status.hook_pending = false;
                     status.failures = 0;
                     status.retry_at = None;
                     if let Some((_, na, _)) = files::current(&c.cert) {
@@ -115,10 +156,12 @@ impl Agent {
                     }
                     o
                 }
-                Err(e) => {
+                Err((e, hook_failed)) => {
+                    status.hook_pending = hook_failed || prior.hook_pending;
                     status.failures += 1;
+                    // 5 s, 10 s, 20 s, … up to max_backoff_secs.
                     let backoff =
-                        (5u64 << status.failures.min(16)).min(self.config.max_backoff_secs);
+                        (5u64 << (status.failures - 1).min(16)).min(self.config.max_backoff_secs);
                     let retry_at = t + backoff as i64;
                     status.last_attempt = Some(t);
                     status.last_result = e.to_string();
@@ -168,7 +211,18 @@ impl Agent {
     }
 
     async fn handle(&self, c: &CertificateConfig, t: i64) -> Result<Outcome, AgentError> {
-        let Some((_, na, _)) = files::current(&c.cert) else {
+        // A key that is not the certificate's (a crash between the two renames): the pair
+        // cannot prove anything; start over with the token when there is one.
+        let usable = files::current(&c.cert).is_some() && files::pair_matches(&c.cert, &c.key);
+        if files::current(&c.cert).is_some() && !usable {
+            tracing::warn!(certificate = %c.name, "the key does not match the certificate; obtaining a new pair");
+        }
+        let current = if usable {
+            files::current(&c.cert)
+        } else {
+            None
+        };
+        let Some((_, na, _)) = current else {
             let kc = client::new_key_and_csr(&c.names)?;
             let got = self.obtain(c, &kc).await?;
             self.install(c, &kc.key_pem, &got)?;
@@ -293,43 +347,39 @@ impl Agent {
             })
     }
 
-    /// Key first, then the certificate (leaf and chain), each atomically; then the hook.
+    /// Check that the issued leaf is for the new key, write both files to temporary names,
+    /// rename the key then the certificate (leaf and chain); then the hook.
     fn install(
         &self,
         c: &CertificateConfig,
         key_pem: &str,
         got: &Obtained,
     ) -> Result<(), AgentError> {
-        files::write_atomic(&c.key, key_pem.as_bytes(), 0o600)?;
+        let leaf = x509_parser::pem::parse_x509_pem(got.cert_pem.as_bytes())
+            .map_err(|_| AgentError::BadAnswer("the certificate is not PEM".into()))?
+            .1
+            .contents;
+        if files::cert_spki(&leaf).is_none() || files::cert_spki(&leaf) != files::key_spki(key_pem)
+        {
+            return Err(AgentError::BadAnswer(
+                "the issued certificate is not for the key this agent made".into(),
+            ));
+        }
         let mode = files::cert_mode(&c.cert);
-        files::write_atomic(
+        let key_tmp = files::write_temp(&c.key, key_pem.as_bytes(), 0o600)?;
+        let cert_tmp = match files::write_temp(
             &c.cert,
             format!("{}{}", got.cert_pem, got.chain_pem).as_bytes(),
             mode,
-        )?;
-        if let Some(hook) = &c.hook {
-            let out = std::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(hook)
-                .env("MOOR_CERT", &c.cert)
-                .env("MOOR_KEY", &c.key)
-                .env("MOOR_NAME", &c.name)
-                .output()
-                .map_err(|e| AgentError::Hook {
-                    command: hook.clone(),
-                    detail: e.to_string(),
-                })?;
-            if !out.status.success() {
-                return Err(AgentError::Hook {
-                    command: hook.clone(),
-                    detail: format!(
-                        "exit {:?}: {}",
-                        out.status.code(),
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ),
-                });
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = std::fs::remove_file(&key_tmp);
+                return Err(e);
             }
-        }
+        };
+        files::commit(&key_tmp, &c.key)?;
+        files::commit(&cert_tmp, &c.cert)?;
         tracing::info!(certificate = %c.name, "certificate installed");
         Ok(())
     }

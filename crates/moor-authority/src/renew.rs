@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 
-use moor_core::identifier::IdentifierRules;
 use moor_store::NewAuditEntry;
 
 use crate::{
@@ -64,20 +63,32 @@ impl Authority {
 
         let der = moor_core::csr::decode_csr_input(&csr)?;
         let parsed = moor_core::csr::verify_csr(&der)?;
-        let rules = IdentifierRules {
-            public: profile.public,
-        };
         let mut asked = BTreeSet::new();
         for id in &parsed.sans {
             asked.insert(id.tagged());
         }
-        if let Some(cn) = &parsed.common_name {
-            let id = moor_core::identifier::parse_identifier(cn, rules)?;
-            if !asked.contains(&id.tagged()) && !rec.sans.is_empty() {
-                return Err(AuthorityError::BadRequest(
-                    "the CSR's CN is not one of its names".into(),
-                ));
-            }
+        // The subject stays the same (RFC 7030 §4.2.2): a CN-only certificate cannot turn
+        // into another CN; one whose CN is one of its names may drop it.
+        let old_cn = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_string);
+        let same_cn = match (&parsed.common_name, &old_cn) {
+            (Some(new), Some(old)) => new.eq_ignore_ascii_case(old),
+            (None, None) => true,
+            (None, Some(old)) => rec.sans.iter().any(|s| {
+                s.split_once(':')
+                    .is_some_and(|(_, v)| v.eq_ignore_ascii_case(old))
+            }),
+            (Some(_), None) => false,
+        };
+        if !same_cn {
+            return Err(AuthorityError::BadRequest(format!(
+                "a renewal keeps the subject: the CSR's CN is {:?}, the certificate's {:?}",
+                parsed.common_name, old_cn
+            )));
         }
         let current: BTreeSet<String> = rec.sans.iter().cloned().collect();
         if asked != current {

@@ -103,6 +103,10 @@ pub struct VerifiedJwt {
     pub expires_at: i64,
     /// The `kid` of the header (for a JWKS refresh on a miss).
     pub kid: Option<String>,
+    /// What makes the token single-use: `iss` and `jti` when it has one, else a hash of its
+    /// header and claims — never of the signature, which a third party can re-encode
+    /// (ECDSA's (r, n−s)) into another valid token with the same claims.
+    pub replay_key: String,
 }
 
 /// The header's `kid`, without verifying anything (to decide on a JWKS refresh).
@@ -142,12 +146,16 @@ pub fn verify(token: &str, jwks: &Jwks, expect: &Expect<'_>) -> Result<VerifiedJ
         .map(str::to_string);
     let signature = b64url_decode(s64, "signature").map_err(|_| m("signature is not base64url"))?;
     let input = format!("{h64}.{p64}");
-    let candidates: Vec<&Jwk> = jwks
+    let mut candidates: Vec<&Jwk> = jwks
         .keys
         .iter()
         .filter(|(k, _)| kid.is_none() || k.as_deref() == kid.as_deref())
         .map(|(_, j)| j)
         .collect();
+    // An issuer whose keys carry no kid: any of them may have signed.
+    if candidates.is_empty() && jwks.keys.iter().all(|(k, _)| k.is_none()) {
+        candidates = jwks.keys.iter().map(|(_, j)| j).collect();
+    }
     if candidates.is_empty() {
         return Err(JwtError::UnknownKey(kid.unwrap_or_default()));
     }
@@ -177,6 +185,14 @@ pub fn verify(token: &str, jwks: &Jwks, expect: &Expect<'_>) -> Result<VerifiedJ
     if !aud_ok {
         return Err(JwtError::Audience(expect.audience.into()));
     }
+    // NumericDate: present means an integer (a float or a string is refused, not ignored).
+    for k in ["exp", "nbf", "iat"] {
+        if let Some(v) = claims.get(k)
+            && v.as_i64().is_none()
+        {
+            return Err(JwtError::Claim(k.into()));
+        }
+    }
     let num = |k: &str| claims.get(k).and_then(Value::as_i64);
     let exp = num("exp").ok_or_else(|| JwtError::Claim("exp".into()))?;
     if exp + expect.leeway_secs <= expect.now {
@@ -196,17 +212,32 @@ pub fn verify(token: &str, jwks: &Jwks, expect: &Expect<'_>) -> Result<VerifiedJ
     if exp - start > expect.max_lifetime_secs {
         return Err(JwtError::TooLong(expect.max_lifetime_secs));
     }
+    let replay_key = match claims.get("jti").and_then(Value::as_str) {
+        Some(jti) if !jti.is_empty() && jti.len() <= 256 => {
+            hex_sha256(format!("{iss}\u{0}{jti}").as_bytes())
+        }
+        _ => hex_sha256(input.as_bytes()),
+    };
     Ok(VerifiedJwt {
         claims,
         expires_at: exp,
         kid,
+        replay_key,
     })
+}
+
+fn hex_sha256(b: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b)
+        .as_ref()
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 /// Render a name template: `{claim}` or `{a/b/c}` (a path into nested claims) is replaced
 /// by that claim's string value, `{var}` by `vars` first. Values may only hold
-/// `A-Za-z0-9._-` (and `@` in `sub`-like values is refused too), so a claim cannot add a
-/// path segment, a wildcard or another name.
+/// `A-Za-z0-9_-` (and `.` in URI templates), so a claim cannot add a path segment, a DNS
+/// label, a wildcard or another name.
 pub fn render(
     template: &str,
     claims: &Map<String, Value>,
@@ -237,11 +268,14 @@ pub fn render(
                     .to_string()
             }
         };
+        // In a DNS name a value is one label (a '.' would let two claim values render the
+        // same name); in a URI path dots are allowed, never '..'.
+        let dots = template.contains("://");
         if value.is_empty()
             || value.len() > 128
             || !value
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (dots && b == b'.'))
             || value.starts_with('.')
             || value.contains("..")
         {
@@ -283,6 +317,20 @@ mod tests {
             );
         }
         assert!(render("{unclosed", c, &[]).is_err());
+        // One label per value in a DNS name: "a.b"+"c" and "a"+"b.c" cannot collide.
+        let dotted = json!({"job": "a.b", "ns": "c"});
+        assert!(
+            render(
+                "{job}.{ns}.svc.example.com",
+                dotted.as_object().unwrap(),
+                &[]
+            )
+            .is_err()
+        );
+        assert_eq!(
+            render("spiffe://td/{job}", dotted.as_object().unwrap(), &[]).unwrap(),
+            "spiffe://td/a.b"
+        );
     }
 
     #[test]

@@ -81,11 +81,15 @@ impl rustls::server::danger::ClientCertVerifier for ExpiredLeafAllowed {
             .verify_client_cert(end_entity, intermediates, now)
         {
             Err(Error::InvalidCertificate(
-                CertificateError::Expired | CertificateError::ExpiredContext { .. },
+                e @ (CertificateError::Expired | CertificateError::ExpiredContext { .. }),
             )) => {
                 let not_after = x509_parser::parse_x509_certificate(end_entity.as_ref())
                     .map(|(_, c)| c.validity().not_after.timestamp())
                     .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
+                // Only the leaf may have expired: an expired CA certificate stays an error.
+                if i64::try_from(now.as_secs()).unwrap_or(i64::MAX) <= not_after {
+                    return Err(Error::InvalidCertificate(e));
+                }
                 let then = rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(
                     u64::try_from(not_after).unwrap_or(0),
                 ));

@@ -69,7 +69,13 @@ pub fn spawn_purge(authority: &std::sync::Arc<crate::Authority>) {
         loop {
             tick.tick().await;
             let Some(auth) = weak.upgrade() else { return };
-            match auth.store().acme().purge_nonces(auth.now_unix()).await {
+            // Kept CLOCK_SKEW_SECS longer: a node whose clock is behind still accepts them.
+            match auth
+                .store()
+                .acme()
+                .purge_nonces(auth.now_unix() - CLOCK_SKEW_SECS)
+                .await
+            {
                 Ok(n) if n > 0 => {
                     tracing::debug!(purged = n, "expired single-use values forgotten")
                 }

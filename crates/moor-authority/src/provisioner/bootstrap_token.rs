@@ -60,6 +60,23 @@ fn split(token: &str) -> Option<(&str, &str)> {
     Some((id, secret))
 }
 
+/// Whether a token's names cover `n`. A token never yields a wildcard certificate (a
+/// pattern `*.x` covers each machine under x, not one certificate for all of them); a URI
+/// or email address needs a pattern that says `uri:` / `email:` (a bare `*` is for hosts).
+fn covers(patterns: &[String], n: &moor_core::identifier::Identifier) -> bool {
+    use moor_core::identifier::SanKind;
+    if n.is_wildcard() {
+        return false;
+    }
+    let tagged_only = matches!(n.kind(), SanKind::Uri | SanKind::Email);
+    patterns.iter().any(|p| {
+        (!tagged_only
+            || p.split_once(':')
+                .is_some_and(|(k, _)| k.eq_ignore_ascii_case(n.kind().as_str())))
+            && matches_pattern(n, p)
+    })
+}
+
 impl Requester {
     /// A machine that authenticated with a bootstrap token.
     pub fn bootstrap_token(token_id: &str) -> Requester {
@@ -206,7 +223,7 @@ impl Authority {
             return Err(self.refuse_token(&id, "the CSR names nothing").await);
         }
         for n in &names {
-            if !record.names.iter().any(|p| matches_pattern(n, p)) {
+            if !covers(&record.names, n) {
                 let why = format!("{} is outside the token's names", n.value());
                 return Err(self.refuse_token(&id, &why).await);
             }

@@ -168,17 +168,22 @@ impl OidcProvisioners {
         let der = moor_core::csr::decode_csr_input(&csr)?;
         let parsed = moor_core::csr::verify_csr(&der)?;
         let asked: BTreeSet<String> = parsed.sans.iter().map(|i| i.tagged()).collect();
-        if asked != want {
+        // A CN, if any, must be one of the names: a free-form CN would be an identity the
+        // token never vouched for (relying parties map CNs to users).
+        let cn_ok = parsed.common_name.as_ref().is_none_or(|cn| {
+            want.iter().any(|w| {
+                w.split_once(':')
+                    .is_some_and(|(_, v)| v.eq_ignore_ascii_case(cn))
+            })
+        });
+        if asked != want || !cn_ok {
             return Err(AuthorityError::BadRequest(format!(
-                "the CSR must ask for exactly [{}]",
+                "the CSR must ask for exactly [{}] (and a CN, if any, among them)",
                 want.into_iter().collect::<Vec<_>>().join(", ")
             )));
         }
         // Once per token, across nodes, until it expires.
-        let digest = hex::encode(aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            token.as_bytes(),
-        ));
+        let digest = verified.replay_key.clone();
         let fresh = authority
             .store()
             .acme()

@@ -71,7 +71,7 @@ async fn agent_obtains_renews_with_new_keys_runs_hooks_and_survives_an_outage() 
         "--san",
         "*.agent.example.com",
         "--uses",
-        "1",
+        "2",
         "--ttl",
         "1h",
     ])["token"]
@@ -175,6 +175,32 @@ async fn agent_obtains_renews_with_new_keys_runs_hooks_and_survives_an_outage() 
     assert_eq!(hooks(), 4);
     let (_, status, _) = agent(&["status", "--config", cfg]);
     assert_eq!(status[0]["failures"].as_u64(), Some(0), "{status}");
+
+    // A key that is not the certificate's (as a crash between the two renames would leave):
+    // the agent starts over with its token (the second use).
+    let stray = dir.join("stray.key");
+    let (c, t) = crate::harness::run(
+        &crate::harness::tool("openssl"),
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            stray.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(c, 0, "{t}");
+    std::fs::copy(&stray, &key).expect("stray key");
+    let (code, v, text) = agent(&["run", "--config", cfg, "--once"]);
+    assert_eq!((code, outcome(&v).as_str()), (0, "Obtained"), "{text}");
+    let (vc, vt) = {
+        let pem = std::fs::read_to_string(&cert).expect("cert");
+        let parts = split_pem(&pem);
+        openssl_verify(dir, &server.roots_pem, &parts[1..].concat(), &parts[0], &[])
+    };
+    assert_eq!(vc, 0, "{vt}");
 }
 
 /// The same agent speaking EST: `simpleenroll` with the token, then `simplereenroll` with

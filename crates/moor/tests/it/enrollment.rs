@@ -122,6 +122,9 @@ async fn bootstrap_token_enrolls_once_and_refusals_are_401_and_audited() {
     assert_eq!(s, 401, "{v}");
     let (s, v) = enroll(&server, &token3, &csr(dir, "gw.example.com")).await;
     assert_eq!(s, 201, "{v}");
+    // A pattern covers the machines under it, not a wildcard certificate for all of them.
+    let (s, v) = enroll(&server, &token3, &csr(dir, "*.devices.example.com")).await;
+    assert_eq!(s, 401, "wildcard from a pattern: {v}");
     // Forged: right id, wrong secret; and junk.
     let id3 = t3["id"].as_str().expect("id");
     let forged = format!("mbt_{id3}_{}", "A".repeat(43));
@@ -359,6 +362,39 @@ async fn renewal_over_mtls_keeps_names_needs_a_new_key_and_honours_the_grace() {
         .await
         .expect("post");
     assert_eq!(r.status().as_u16(), 401);
+
+    // A CN-only certificate keeps its CN: renewing as another device is refused.
+    let (s, v) = server
+        .post(
+            "/api/v1/certificates",
+            &json!({"profile": "device", "sans": [], "common_name": "device-001", "algorithm": "ecdsa-p256"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let dev_cert = format!(
+        "{}{}",
+        v["certificate"].as_str().expect("cert"),
+        v["chain"].as_str().expect("chain")
+    );
+    let dev_key = v["private_key"].as_str().expect("key").to_string();
+    let other_cn = openssl_csr(
+        dir,
+        "dev2",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=device-002",
+        "",
+    );
+    let (s, v) = renew(&server, &dev_cert, &dev_key, &other_cn).await;
+    assert_eq!(s, 400, "another CN: {v}");
+    let same_cn = openssl_csr(
+        dir,
+        "dev1",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=device-001",
+        "",
+    );
+    let (s, v) = renew(&server, &dev_cert, &dev_key, &same_cn).await;
+    assert_eq!(s, 201, "the same CN: {v}");
 
     // A revoked certificate never renews.
     let (cert2, key2, serial2) = device_cert(&server, "d2.devices.example.com").await;

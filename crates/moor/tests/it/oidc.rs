@@ -189,6 +189,18 @@ async fn oidc_tokens_become_certificates_once_and_bad_tokens_are_refused() {
     let (s, v) = exchange(&server, &other, &csr).await;
     assert_eq!(s, 400, "{v}");
 
+    // The right SAN with a free-form CN (an identity the token never vouched for): 400.
+    let cn_csr = openssl_csr(
+        dir,
+        "cn",
+        &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "/CN=postgres",
+        &format!("URI:{spiffe}"),
+    );
+    let again = sign("k1", &claims("prod", "web", "mooring", t0 + 1, t0 + 601));
+    let (s, v) = exchange(&server, &again, &cn_csr).await;
+    assert_eq!(s, 400, "free-form CN: {v}");
+
     // The issuer rotates in k2: a token with it works (the JWKS is fetched again).
     issuer
         .lock()
