@@ -51,6 +51,11 @@ impl Authority {
                 AuthorityError::BadRequest(format!("profile {} no longer exists", rec.profile))
             })?
             .clone();
+        if !profile.renewable {
+            return Err(deny(
+                "certificates of this profile are not renewed by proof; ask an administrator",
+            ));
+        }
         let now = self.now_unix();
         let grace = i64::try_from(profile.renewal_grace.as_secs()).unwrap_or(i64::MAX);
         if now > rec.not_after.saturating_add(grace) {

@@ -107,6 +107,11 @@ pub struct Profile {
     /// Whether renewal must bring a new key (else the current key may be kept).
     #[serde(default)]
     pub renewal_requires_new_key: bool,
+    /// Whether a certificate may renew itself by proof (`POST /api/v1/renew`, EST
+    /// `simplereenroll`). Off for `admin`: an administrator's certificate is re-approved,
+    /// never extended by itself.
+    #[serde(default = "yes")]
+    pub renewable: bool,
 }
 
 fn default_issuer() -> String {
@@ -147,6 +152,7 @@ impl Profile {
             allow_server_keygen: true,
             renewal_grace: Duration::ZERO,
             renewal_requires_new_key: false,
+            renewable: true,
         }
     }
 
@@ -221,6 +227,7 @@ impl Profile {
             },
             Profile {
                 allow_wildcards: false,
+                renewable: false,
                 ..Profile::builtin(
                     "admin",
                     30,

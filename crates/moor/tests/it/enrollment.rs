@@ -396,6 +396,29 @@ async fn renewal_over_mtls_keeps_names_needs_a_new_key_and_honours_the_grace() {
     let (s, v) = renew(&server, &dev_cert, &dev_key, &same_cn).await;
     assert_eq!(s, 201, "the same CN: {v}");
 
+    // An admin certificate never extends itself.
+    let (s, v) = server
+        .post(
+            "/api/v1/certificates",
+            &json!({"profile": "admin", "sans": ["ops.example.com"], "algorithm": "ecdsa-p256"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let admin_cert = format!(
+        "{}{}",
+        v["certificate"].as_str().expect("cert"),
+        v["chain"].as_str().expect("chain")
+    );
+    let admin_key = v["private_key"].as_str().expect("key").to_string();
+    let (s, v) = renew(
+        &server,
+        &admin_cert,
+        &admin_key,
+        &csr(dir, "ops.example.com"),
+    )
+    .await;
+    assert_eq!(s, 401, "admin renewal: {v}");
+
     // A revoked certificate never renews.
     let (cert2, key2, serial2) = device_cert(&server, "d2.devices.example.com").await;
     let (s, _) = server
