@@ -388,6 +388,9 @@ pub const DEFAULT_CONFIG: &str = r#"# Mooring configuration. Every field has a s
 # san_types = ["dns"]
 # allow = ["*.example.com"]
 # deny = ["admin.example.com"]
+# renewable = true                 # may renew by proof (POST /api/v1/renew, EST simplereenroll)
+# renewal_grace = "0s"             # … this long after expiry (devices that were offline)
+# renewal_requires_new_key = false
 
 # The ACME server (RFC 8555): a directory per profile at /acme/{profile}/directory.
 # [acme]
@@ -403,6 +406,13 @@ pub const DEFAULT_CONFIG: &str = r#"# Mooring configuration. Every field has a s
 # caa_recheck_after = "8h"         # finalize rechecks CAA for authorizations validated longer ago
 # [acme.directory_profiles]        # profiles extension: more profiles a directory offers
 # tls-server = ["web"]
+# [oidc.k8s]                       # workloads exchange platform tokens (README: Workload tokens)
+# issuer = "https://kubernetes.default.svc"
+# audience = "mooring"
+# jwks_file = "k8s-jwks.json"
+# profile = "mtls"
+# names = ["spiffe://{trust_domain}/ns/{kubernetes.io/namespace}/sa/{kubernetes.io/serviceaccount/name}"]
+# trust_domain = "example.org"
 # [acme.rate_limits]               # "N/window"; "" turns a limit off
 # orders_per_account = "300/3h"
 # certificates_per_identifier = "50/7d"
