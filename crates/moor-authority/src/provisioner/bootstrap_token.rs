@@ -330,7 +330,9 @@ impl Authority {
         if let Err(e) = self.store().append_audit(entry).await {
             tracing::warn!(error = %e, "could not audit a refused bootstrap token");
         }
-        AuthorityError::Unauthorized(format!("bootstrap token refused: {why}"))
+        // The reason stays in the audit log: telling a caller "wrong secret" from "unknown
+        // token" or "used up" helps whoever guesses.
+        AuthorityError::Unauthorized("bootstrap token refused".into())
     }
 
     /// Every token (no secrets), newest first.

@@ -128,8 +128,12 @@ async fn bootstrap_token_enrolls_once_and_refusals_are_401_and_audited() {
     // Forged: right id, wrong secret; and junk.
     let id3 = t3["id"].as_str().expect("id");
     let forged = format!("mbt_{id3}_{}", "A".repeat(43));
-    let (s, _) = enroll(&server, &forged, &csr(dir, "d.devices.example.com")).await;
+    let (s, v) = enroll(&server, &forged, &csr(dir, "d.devices.example.com")).await;
     assert_eq!(s, 401);
+    assert_eq!(
+        v["message"], "bootstrap token refused",
+        "the reason is for the audit log only"
+    );
     let (s, _) = enroll(&server, "not-a-token", &csr(dir, "d.devices.example.com")).await;
     assert_eq!(s, 401);
     let r = server
