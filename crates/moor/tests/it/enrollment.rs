@@ -131,7 +131,7 @@ async fn bootstrap_token_enrolls_once_and_refusals_are_401_and_audited() {
     let (s, v) = enroll(&server, &forged, &csr(dir, "d.devices.example.com")).await;
     assert_eq!(s, 401);
     assert_eq!(
-        v["message"], "bootstrap token refused",
+        v["message"], "unauthorized: bootstrap token refused",
         "the reason is for the audit log only"
     );
     let (s, _) = enroll(&server, "not-a-token", &csr(dir, "d.devices.example.com")).await;
