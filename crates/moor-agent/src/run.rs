@@ -232,10 +232,15 @@ impl Agent {
         if c.method == Method::Acme {
             // The server's ARI window (RFC 9773) may open earlier: an admin's "renew now".
             let (_, _, der) = files::current(&c.cert).unwrap_or_default();
+            // RFC 9773 §4.2: a time chosen at random inside the window (fixed per
+            // certificate, so passes agree), not its start, so a fleet spreads out.
             if let Ok(acme) = self.acme(c).await
-                && let Some((start, _)) = acme.renewal_window(&der).await
+                && let Some((start, end)) = acme.renewal_window(&der).await
             {
-                renew_at = renew_at.min(start);
+                let h = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
+                let r = i64::from(u16::from_be_bytes([h.as_ref()[2], h.as_ref()[3]]));
+                let at = start + (end - start).max(0) * r / 65_536;
+                renew_at = renew_at.min(at);
             }
         }
         if t < renew_at {

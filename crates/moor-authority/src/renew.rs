@@ -26,8 +26,14 @@ impl Requester {
 }
 
 impl Authority {
-    /// Issue the successor of `client_cert` (DER) for `csr` (PEM or DER).
-    pub async fn renew(&self, client_cert: &[u8], csr: Vec<u8>) -> Result<Issued, AuthorityError> {
+    /// Issue the successor of `client_cert` (DER) for `csr` (PEM or DER); with `profile`,
+    /// the certificate must be of that profile (an EST label).
+    pub async fn renew(
+        &self,
+        client_cert: &[u8],
+        csr: Vec<u8>,
+        profile: Option<&str>,
+    ) -> Result<Issued, AuthorityError> {
         use x509_parser::prelude::*;
         let deny = |m: &str| AuthorityError::Unauthorized(m.to_string());
         let (_, cert) = X509Certificate::from_der(client_cert)
@@ -43,6 +49,14 @@ impl Authority {
         }
         if rec.status != "valid" {
             return Err(deny("the client certificate is revoked"));
+        }
+        if let Some(p) = profile
+            && p != rec.profile
+        {
+            return Err(AuthorityError::BadRequest(format!(
+                "the certificate is of profile {}, not {p}",
+                rec.profile
+            )));
         }
         let profile = self
             .profiles()

@@ -264,7 +264,9 @@ async fn enroll_as(
             });
         }
         match client_cert(cert) {
-            Some(der) if !server_keygen => Ok(issued_response(&s.authority.renew(&der, csr).await?)),
+            Some(der) if !server_keygen => Ok(issued_response(
+                &s.authority.renew(&der, csr, label.map(|_| profile.as_str())).await?,
+            )),
             _ => Err(EstError(
                 StatusCode::UNAUTHORIZED,
                 "authenticate with HTTP Basic (a bootstrap token as the password) or a client certificate".into(),
@@ -302,7 +304,7 @@ async fn reenroll_as(
     body: &Bytes,
 ) -> Response {
     let result = async {
-        profile_of(s, label)?;
+        let profile = profile_of(s, label)?;
         let Some(der) = client_cert(cert) else {
             return Err(EstError(
                 StatusCode::UNAUTHORIZED,
@@ -310,7 +312,11 @@ async fn reenroll_as(
             ));
         };
         let csr = csr_of(headers, body)?;
-        Ok(issued_response(&s.authority.renew(&der, csr).await?))
+        Ok(issued_response(
+            &s.authority
+                .renew(&der, csr, label.map(|_| profile.as_str()))
+                .await?,
+        ))
     }
     .await;
     result.unwrap_or_else(|e: EstError| e.into_response())

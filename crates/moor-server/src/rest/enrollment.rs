@@ -170,7 +170,7 @@ pub(crate) async fn renew(
         }
     };
     let Json(b) = body.map_err(json_error)?;
-    let issued = s.authority.renew(&der, b.csr.into_bytes()).await?;
+    let issued = s.authority.renew(&der, b.csr.into_bytes(), None).await?;
     Ok((StatusCode::CREATED, Json(IssuedView::of(issued, None))).into_response())
 }
 

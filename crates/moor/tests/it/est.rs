@@ -212,6 +212,20 @@ async fn est_with_curl_and_openssl() {
     args.extend(pkcs10);
     let (s, _, _) = curl.call("/.well-known/est/simplereenroll", &args);
     assert_eq!(s, 400);
+    // … nor under another label than its profile's.
+    let (_, csr_lbl) = est_csr(dir, "dev1e", "dev1.est.example.com");
+    let data_lbl = format!("@{csr_lbl}");
+    let mut args = vec![
+        "--cert",
+        dev.as_str(),
+        "--key",
+        key.as_str(),
+        "--data-binary",
+        data_lbl.as_str(),
+    ];
+    args.extend(pkcs10);
+    let (s, _, _) = curl.call("/.well-known/est/tls-server/simplereenroll", &args);
+    assert_eq!(s, 400, "label of another profile");
 
     // serverkeygen: the key and the certificate as multipart/mixed.
     let (_, csr4) = est_csr(dir, "dev2", "dev2.est.example.com");
