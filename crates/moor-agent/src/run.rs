@@ -44,29 +44,55 @@ pub struct CertStatus {
 /// Run the certificate's hook (after the files changed, or again while it last failed).
 fn run_hook(c: &CertificateConfig) -> Result<(), AgentError> {
     let Some(hook) = &c.hook else { return Ok(()) };
-    let out = std::process::Command::new("/bin/sh")
+    let mut child = std::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(hook)
         .env("MOOR_CERT", &c.cert)
         .env("MOOR_KEY", &c.key)
         .env("MOOR_NAME", &c.name)
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .map_err(|e| AgentError::Hook {
             command: hook.clone(),
             detail: e.to_string(),
         })?;
-    if !out.status.success() {
+    // A hook that hangs must not stall every other certificate: killed after a minute.
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < HOOK_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(AgentError::Hook {
+                    command: hook.clone(),
+                    detail: format!("still running after {} s; killed", HOOK_TIMEOUT.as_secs()),
+                });
+            }
+            Err(e) => {
+                return Err(AgentError::Hook {
+                    command: hook.clone(),
+                    detail: e.to_string(),
+                });
+            }
+        }
+    };
+    if !status.success() {
         return Err(AgentError::Hook {
             command: hook.clone(),
-            detail: format!(
-                "exit {:?}: {}",
-                out.status.code(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
+            detail: format!("exit {:?}", status.code()),
         });
     }
     Ok(())
 }
+
+/// Longest a hook may run.
+const HOOK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The agent with its configuration and state.
 pub struct Agent {

@@ -27,6 +27,8 @@ const LEEWAY_SECS: i64 = 60;
 const JWKS_TTL: Duration = Duration::from_secs(600);
 /// A refetch for an unknown `kid` happens at most this often.
 const JWKS_MISS_INTERVAL: Duration = Duration::from_secs(30);
+/// How long keys fetched before are used while the issuer cannot be reached.
+const JWKS_STALE_LIMIT: Duration = Duration::from_secs(86_400);
 /// Largest JWKS document read.
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 
@@ -50,6 +52,7 @@ struct Provider {
     ca_pem: Option<Vec<u8>>,
     keys: RwLock<Option<(Jwks, Instant)>>,
     last_miss_fetch: RwLock<Option<Instant>>,
+    fetching: tokio::sync::Mutex<()>,
 }
 
 /// Every configured provider.
@@ -90,6 +93,9 @@ impl OidcProvisioners {
                 if !(u.scheme() == "https" || (u.scheme() == "http" && loopback)) {
                     return Err(at("jwks_url must be https (http only on loopback)".into()));
                 }
+                if u.scheme() == "https" && cfg.jwks_ca_file.is_none() {
+                    return Err(at("an https jwks_url needs jwks_ca_file".into()));
+                }
             }
             let ca_pem = match &cfg.jwks_ca_file {
                 Some(f) => Some(
@@ -108,6 +114,7 @@ impl OidcProvisioners {
                     ca_pem,
                     keys: RwLock::new(None),
                     last_miss_fetch: RwLock::new(None),
+                    fetching: tokio::sync::Mutex::new(()),
                 }),
             );
         }
@@ -246,18 +253,39 @@ impl Provider {
         {
             return Ok(k.clone());
         }
-        let bytes = match (&self.jwks_path, &self.cfg.jwks_url) {
+        // One fetch at a time: the others wait for it and use what it got.
+        let _fetching = self.fetching.lock().await;
+        if !force
+            && let Some((k, at)) = self.keys.read().await.as_ref()
+            && at.elapsed() < JWKS_TTL
+        {
+            return Ok(k.clone());
+        }
+        let fetched = match (&self.jwks_path, &self.cfg.jwks_url) {
             (Some(path), _) => tokio::fs::read(path)
                 .await
-                .map_err(|e| JwtError::Jwks(format!("{}: {e}", path.display())))?,
+                .map_err(|e| JwtError::Jwks(format!("{}: {e}", path.display()))),
             (None, Some(url)) => fetch(url, self.ca_pem.as_deref())
                 .await
-                .map_err(JwtError::Jwks)?,
-            _ => return Err(JwtError::Jwks("no JWKS source".into())),
-        };
-        let jwks = Jwks::parse(&bytes)?;
-        *self.keys.write().await = Some((jwks.clone(), Instant::now()));
-        Ok(jwks)
+                .map_err(JwtError::Jwks),
+            _ => Err(JwtError::Jwks("no JWKS source".into())),
+        }
+        .and_then(|bytes| Jwks::parse(&bytes));
+        match fetched {
+            Ok(jwks) => {
+                *self.keys.write().await = Some((jwks.clone(), Instant::now()));
+                Ok(jwks)
+            }
+            // The issuer is unreachable for a while: keys fetched less than a day ago still
+            // verify (a rotated-out key is refused once a fetch succeeds again).
+            Err(e) => match self.keys.read().await.as_ref() {
+                Some((k, at)) if at.elapsed() < JWKS_STALE_LIMIT => {
+                    tracing::warn!(provider = %self.name, error = %e, "JWKS fetch failed; using the keys fetched before");
+                    Ok(k.clone())
+                }
+                _ => Err(e),
+            },
+        }
     }
 }
 
