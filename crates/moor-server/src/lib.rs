@@ -106,35 +106,50 @@ async fn oversize_as_document(
     use axum::http::{StatusCode, header};
     use axum::response::IntoResponse;
     let acme = req.uri().path().starts_with("/acme/");
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
     let resp = next.run(req).await;
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return resp;
+    }
     let plain = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|ct| !ct.contains("json"));
-    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || !plain {
-        return resp;
-    }
-    let detail = format!(
-        "request body exceeds {} bytes",
-        moor_core::limits::MAX_BODY_BYTES
-    );
-    if acme {
-        let p = moor_core::acme::Problem::new(moor_core::acme::ProblemType::Malformed, detail)
-            .with_status(413);
-        let mut r = (StatusCode::PAYLOAD_TOO_LARGE, p.to_json()).into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/problem+json"),
+    let mut r = if !plain {
+        resp
+    } else {
+        let detail = format!(
+            "request body exceeds {} bytes",
+            moor_core::limits::MAX_BODY_BYTES
         );
-        return r;
+        if acme {
+            let p = moor_core::acme::Problem::new(moor_core::acme::ProblemType::Malformed, detail)
+                .with_status(413);
+            let mut r = (StatusCode::PAYLOAD_TOO_LARGE, p.to_json()).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/problem+json"),
+            );
+            r
+        } else {
+            ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "payload_too_large",
+                message: detail,
+            }
+            .into_response()
+        }
+    };
+    // The body was not read: the connection cannot carry another request. Say so, or a
+    // client reuses it and fails (HTTP/1.1 only; HTTP/2 resets just the stream).
+    if http1 {
+        r.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
     }
-    ApiError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        code: "payload_too_large",
-        message: detail,
-    }
-    .into_response()
+    r
 }
 
 /// Every unauthenticated route (both listeners).
