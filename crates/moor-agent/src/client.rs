@@ -123,18 +123,6 @@ pub async fn renew(
     .await
 }
 
-fn pem(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
-}
-
 /// An EST request (RFC 7030 §4.2): base64 DER PKCS#10 in, certs-only PKCS#7 out.
 async fn est(req: reqwest::RequestBuilder, csr_der: &[u8]) -> Result<Obtained, AgentError> {
     use base64::Engine as _;
@@ -174,8 +162,10 @@ async fn est(req: reqwest::RequestBuilder, csr_der: &[u8]) -> Result<Obtained, A
         .split_first()
         .ok_or_else(|| AgentError::BadAnswer("no certificate in the EST answer".into()))?;
     Ok(Obtained {
-        cert_pem: pem(leaf),
-        chain_pem: chain.iter().map(|c| pem(c)).collect(),
+        cert_pem: moor_core::pem::certificates(&[leaf]),
+        chain_pem: moor_core::pem::certificates(
+            &chain.iter().map(|c| c.as_slice()).collect::<Vec<_>>(),
+        ),
     })
 }
 

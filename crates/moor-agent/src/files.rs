@@ -72,12 +72,12 @@ pub fn cert_spki(der: &[u8]) -> Option<Vec<u8>> {
     Some(c.public_key().raw.to_vec())
 }
 
-/// Whether the key file holds the key of the certificate file's leaf.
-pub fn pair_matches(cert: &Path, key: &Path) -> bool {
-    let (Some((_, _, der)), Ok(key_pem)) = (current(cert), std::fs::read_to_string(key)) else {
+/// Whether the key file holds the key of the certificate `der`.
+pub fn key_matches(der: &[u8], key: &Path) -> bool {
+    let Ok(key_pem) = std::fs::read_to_string(key) else {
         return false;
     };
-    match (cert_spki(&der), key_spki(&key_pem)) {
+    match (cert_spki(der), key_spki(&key_pem)) {
         (Some(a), Some(b)) => a == b,
         _ => false,
     }

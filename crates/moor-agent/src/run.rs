@@ -41,6 +41,12 @@ pub struct CertStatus {
     pub hook_pending: bool,
 }
 
+/// A number in [0, 1) fixed for a certificate: two bytes of its SHA-256 from `at`.
+fn spread(der: &[u8], at: usize) -> f64 {
+    let h = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+    f64::from(u16::from_be_bytes([h.as_ref()[at], h.as_ref()[at + 1]])) / 65_536.0
+}
+
 /// Run the certificate's hook (after the files changed, or again while it last failed).
 fn run_hook(c: &CertificateConfig) -> Result<(), AgentError> {
     let Some(hook) = &c.hook else { return Ok(()) };
@@ -149,7 +155,8 @@ impl Agent {
                 continue;
             }
             let result = self.handle(&c, t).await;
-            let next_renewal = self.renew_at(&c);
+            let installed = files::current(&c.cert);
+            let next_renewal = installed.as_ref().map(|cur| self.renew_at(cur));
             let status = self.state.entry(c.name.clone()).or_default();
             status.name = c.name.clone();
             let changed = matches!(result, Ok(Outcome::Obtained | Outcome::Renewed));
@@ -166,8 +173,8 @@ impl Agent {
                     status.hook_pending = false;
                     status.failures = 0;
                     status.retry_at = None;
-                    if let Some((_, na, _)) = files::current(&c.cert) {
-                        status.not_after = Some(na);
+                    if let Some((_, na, _)) = &installed {
+                        status.not_after = Some(*na);
                     }
                     match &o {
                         Outcome::Fresh { renew_at } => status.renew_at = Some(*renew_at),
@@ -224,49 +231,45 @@ impl Agent {
         }
     }
 
-    /// When `c` is due: its renew fraction of the lifetime, moved by a jitter that is
-    /// fixed for one certificate (so restarts do not change it) and differs between
-    /// certificates (so a fleet spreads out).
-    fn renew_at(&self, c: &CertificateConfig) -> Option<i64> {
-        let (nb, na, der) = files::current(&c.cert)?;
+    /// When a certificate valid `nb`..`na` (DER `der`) is due: its renew fraction of the
+    /// lifetime, moved by a jitter that is fixed for one certificate (so restarts do not
+    /// change it) and differs between certificates (so a fleet spreads out).
+    fn renew_at(&self, (nb, na, der): &(i64, i64, Vec<u8>)) -> i64 {
         let life = (na - nb).max(1) as f64;
-        let h = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
-        let r = f64::from(u16::from_be_bytes([h.as_ref()[0], h.as_ref()[1]])) / 65535.0;
-        let jitter = (r * 2.0 - 1.0) * self.config.jitter_fraction * life;
-        Some(nb + (self.config.renew_fraction * life + jitter) as i64)
+        let jitter = (spread(der, 0) * 2.0 - 1.0) * self.config.jitter_fraction * life;
+        nb + (self.config.renew_fraction * life + jitter) as i64
     }
 
     async fn handle(&self, c: &CertificateConfig, t: i64) -> Result<Outcome, AgentError> {
         // A key that is not the certificate's (a crash between the two renames): the pair
         // cannot prove anything; start over with the token when there is one.
-        let usable = files::current(&c.cert).is_some() && files::pair_matches(&c.cert, &c.key);
-        if files::current(&c.cert).is_some() && !usable {
+        let found = files::current(&c.cert);
+        let usable = found
+            .as_ref()
+            .is_some_and(|(_, _, der)| files::key_matches(der, &c.key));
+        if found.is_some() && !usable {
             tracing::warn!(certificate = %c.name, "the key does not match the certificate; obtaining a new pair");
         }
-        let current = if usable {
-            files::current(&c.cert)
-        } else {
-            None
-        };
-        let Some((_, na, _)) = current else {
+        let Some(current) = found.filter(|_| usable) else {
             let kc = client::new_key_and_csr(&c.names)?;
             let got = self.obtain(c, &kc).await?;
             self.install(c, &kc.key_pem, &got)?;
             return Ok(Outcome::Obtained);
         };
-        let mut renew_at = self.renew_at(c).unwrap_or(na);
+        let der = &current.2;
+        let mut renew_at = self.renew_at(&current);
+        // One ACME session per pass: for the renewal window and, when due, the order.
+        let mut acme = None;
         if c.method == Method::Acme {
-            // The server's ARI window (RFC 9773) may open earlier: an admin's "renew now".
-            let (_, _, der) = files::current(&c.cert).unwrap_or_default();
-            // RFC 9773 §4.2: a time chosen at random inside the window (fixed per
-            // certificate, so passes agree), not its start, so a fleet spreads out.
-            if let Ok(acme) = self.acme(c).await
-                && let Some((start, end)) = acme.renewal_window(&der).await
-            {
-                let h = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der);
-                let r = i64::from(u16::from_be_bytes([h.as_ref()[2], h.as_ref()[3]]));
-                let at = start + (end - start).max(0) * r / 65_536;
-                renew_at = renew_at.min(at);
+            // The server's ARI window (RFC 9773) may open earlier (an admin's "renew now");
+            // the time is chosen at random inside it (§4.2), fixed per certificate, so a
+            // fleet spreads out.
+            if let Ok(session) = self.acme(c).await {
+                if let Some((start, end)) = session.renewal_window(der).await {
+                    let at = start + ((end - start).max(0) as f64 * spread(der, 2)) as i64;
+                    renew_at = renew_at.min(at);
+                }
+                acme = Some(session);
             }
         }
         if t < renew_at {
@@ -274,11 +277,12 @@ impl Agent {
         }
         let kc = client::new_key_and_csr(&c.names)?;
         if c.method == Method::Acme {
-            let (_, _, der) = files::current(&c.cert).unwrap_or_default();
-            let got = self
-                .acme(c)
-                .await?
-                .obtain(&c.names, &kc.csr_der, self.http01(c)?, Some(&der))
+            let mut session = match acme {
+                Some(session) => session,
+                None => self.acme(c).await?,
+            };
+            let got = session
+                .obtain(&c.names, &kc.csr_der, self.http01(c)?, Some(der))
                 .await?;
             self.install(c, &kc.key_pem, &got)?;
             return Ok(Outcome::Renewed);

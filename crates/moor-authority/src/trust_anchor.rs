@@ -349,18 +349,7 @@ pub fn cert_not_after(der: &[u8]) -> Result<i64, AuthorityError> {
 
 /// PEM-encode DER certificates.
 pub fn pem_certs(ders: &[&[u8]]) -> String {
-    use base64::Engine;
-    let mut out = String::new();
-    for der in ders {
-        out.push_str("-----BEGIN CERTIFICATE-----\n");
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        for chunk in b64.as_bytes().chunks(64) {
-            out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-            out.push('\n');
-        }
-        out.push_str("-----END CERTIFICATE-----\n");
-    }
-    out
+    moor_core::pem::certificates(ders)
 }
 
 /// Write PEM certificates (public data) atomically.

@@ -227,11 +227,7 @@ pub fn verify(token: &str, jwks: &Jwks, expect: &Expect<'_>) -> Result<VerifiedJ
 }
 
 fn hex_sha256(b: &[u8]) -> String {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b)
-        .as_ref()
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b))
 }
 
 /// Render a name template: `{claim}` or `{a/b/c}` (a path into nested claims) is replaced

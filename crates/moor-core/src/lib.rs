@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod limits;
 pub mod lint;
 pub mod ocsp;
+pub mod pem;
 pub mod pkcs7;
 pub mod profile;
 pub mod refusal;

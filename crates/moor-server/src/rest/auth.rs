@@ -7,6 +7,18 @@ use moor_authority::Requester;
 
 use crate::{ApiError, AppState, ClientCert};
 
+/// The credential of an `Authorization: Bearer …` value.
+fn bearer_value(value: &str) -> Option<&str> {
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+}
+
+/// The bearer credential of a request (an admin token, a bootstrap token, a JWT), if any.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    bearer_value(headers.get(AUTHORIZATION)?.to_str().ok()?)
+}
+
 /// An authenticated admin. Handlers that take it cannot run without one.
 pub struct Admin(pub Requester);
 
@@ -21,9 +33,7 @@ impl FromRequestParts<AppState> for Admin {
             let value = value
                 .to_str()
                 .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
-            let token = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
+            let token = bearer_value(value)
                 .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <token>'"))?;
             return state
                 .authority

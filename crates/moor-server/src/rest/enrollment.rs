@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use moor_authority::provisioner::bootstrap_token::BootstrapSpec;
@@ -28,13 +27,7 @@ pub(crate) async fn enroll(
     headers: HeaderMap,
     body: Result<Json<EnrollBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+    let token = super::auth::bearer(&headers)
         .ok_or_else(|| {
             ApiError::unauthorized("a bootstrap token is required: Authorization: Bearer mbt_…")
         })?
@@ -185,13 +178,7 @@ pub(crate) async fn oidc_enroll(
         .oidc
         .clone()
         .ok_or_else(|| ApiError::not_found("no OIDC provisioner is configured"))?;
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+    let token = super::auth::bearer(&headers)
         .ok_or_else(|| ApiError::unauthorized("a token is required: Authorization: Bearer <JWT>"))?
         .to_string();
     let Json(b) = body.map_err(json_error)?;

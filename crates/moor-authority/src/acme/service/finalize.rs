@@ -257,18 +257,18 @@ impl AcmeService {
             .cross_certificates(&rec.issuer_id, self.now())
             .await
             .map_err(store_err)?;
-        let mut pem = pem_block(&rec.der);
+        let mut pem = crate::trust_anchor::pem_certs(&[&rec.der]);
         match chain {
             0 => {
                 if let Some(issuer) = self.authority.issuer_cert(&rec.issuer_id) {
-                    pem.push_str(&pem_block(issuer));
+                    pem.push_str(&crate::trust_anchor::pem_certs(&[issuer]));
                 }
             }
             n => {
                 let c = cross
                     .get(n - 1)
                     .ok_or_else(|| AcmeError::malformed("no such chain").with_status(404))?;
-                pem.push_str(&pem_block(&c.der));
+                pem.push_str(&crate::trust_anchor::pem_certs(&[&c.der]));
             }
         }
         Ok((pem, 1 + cross.len()))
@@ -285,16 +285,4 @@ impl AcmeService {
             .map_err(store_err)?
             .ok_or_else(|| AcmeError::malformed("no such certificate").with_status(404))
     }
-}
-
-pub(super) fn pem_block(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
 }
