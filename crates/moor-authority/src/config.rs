@@ -36,6 +36,33 @@ pub struct Config {
     /// OIDC / JWT provisioners by name (`[oidc.NAME]`): workloads exchange a platform
     /// token for a certificate at `POST /api/v1/oidc/NAME/enroll`.
     pub oidc: BTreeMap<String, OidcProvider>,
+    /// SCEP (RFC 8894) at `/scep` and `/scep/{profile}`, on both listeners.
+    pub scep: ScepConfig,
+}
+
+/// `[scep]`: the SCEP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScepConfig {
+    /// Serve SCEP (default true).
+    pub enabled: bool,
+    /// The profile of `/scep` without a profile in the path (default `device`).
+    pub default_profile: String,
+    /// Accept requests encrypted with single DES (56-bit key). Some clients, micromdm's
+    /// `scepclient` among them, send nothing else whatever GetCACaps says; the request
+    /// carries the challenge password (a bootstrap token). Off by default; 3DES and AES
+    /// are always accepted.
+    pub allow_des: bool,
+}
+
+impl Default for ScepConfig {
+    fn default() -> Self {
+        ScepConfig {
+            enabled: true,
+            default_profile: "device".into(),
+            allow_des: false,
+        }
+    }
 }
 
 /// `[oidc.NAME]`: a token issuer whose tokens a workload may exchange for a certificate.
@@ -162,6 +189,7 @@ impl Default for Config {
             passphrase_file: "ca-passphrase".into(),
             profiles: BTreeMap::new(),
             acme: AcmeConfig::default(),
+            scep: ScepConfig::default(),
             oidc: BTreeMap::new(),
         }
     }

@@ -21,6 +21,7 @@ pub mod renew;
 pub mod requester;
 pub mod revocation_feed;
 pub mod revoke;
+pub mod scep;
 mod signing;
 #[cfg(test)]
 mod test_fixture;
@@ -193,6 +194,11 @@ impl Authority {
         let mut out = issuer.chain.clone();
         out.push(issuer.root.clone());
         Some(out)
+    }
+
+    /// An online issuer: its certificate facts, key and chain.
+    pub(crate) fn loaded_issuer(&self, id: &str) -> Option<&LoadedIssuer> {
+        self.issuers.get(id)
     }
 
     /// An issuer's certificate, DER.

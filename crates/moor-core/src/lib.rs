@@ -21,6 +21,7 @@ pub mod pem;
 pub mod pkcs7;
 pub mod profile;
 pub mod refusal;
+pub mod scep;
 pub mod serial;
 pub mod template;
 

@@ -9,7 +9,8 @@
 //!
 //! - `acme`     — the ACME server (RFC 8555) under `/acme/{profile}/`
 //!
-//! Later front doors (EST, SCEP) are modules beside `rest`.
+//! - `est`      — EST (RFC 7030) under `/.well-known/est/`
+//! - `scep`     — SCEP (RFC 8894) at `/scep` and `/scep/{profile}` (both listeners)
 
 #![forbid(unsafe_code)]
 
@@ -20,6 +21,7 @@ mod metrics;
 mod public;
 pub mod rest;
 mod revocation;
+mod scep;
 pub mod tls;
 
 use std::sync::Arc;
@@ -40,15 +42,21 @@ pub struct AppState {
     pub acme: Option<Arc<AcmeService>>,
     /// The OIDC / JWT provisioners (`[oidc.NAME]`).
     pub oidc: Option<Arc<moor_authority::provisioner::oidc::OidcProvisioners>>,
+    /// The SCEP server, when enabled.
+    pub scep: Option<Arc<moor_authority::scep::ScepService>>,
 }
 
 /// The public read-only endpoints alone, for the plain-HTTP listener
-/// (CA certificates and the trust bundle; CRL and OCSP join them).
-pub fn public_app(authority: Arc<Authority>) -> Router {
+/// (CA certificates and the trust bundle, CRL and OCSP, SCEP).
+pub fn public_app(
+    authority: Arc<Authority>,
+    scep: Option<Arc<moor_authority::scep::ScepService>>,
+) -> Router {
     let state = AppState {
         authority,
         acme: None,
         oidc: None,
+        scep,
     };
     public_routes()
         .layer(axum::extract::DefaultBodyLimit::max(
@@ -67,19 +75,21 @@ pub fn app(authority: Arc<Authority>) -> Router {
 
 /// The whole HTTP application with the ACME server (`/acme/{profile}/…`) when `acme` is set.
 pub fn app_with_acme(authority: Arc<Authority>, acme: Option<Arc<AcmeService>>) -> Router {
-    app_with(authority, acme, None)
+    app_with(authority, acme, None, None)
 }
 
-/// The whole HTTP application with ACME and the OIDC provisioners when given.
+/// The whole HTTP application with ACME, the OIDC provisioners and SCEP when given.
 pub fn app_with(
     authority: Arc<Authority>,
     acme: Option<Arc<AcmeService>>,
     oidc: Option<Arc<moor_authority::provisioner::oidc::OidcProvisioners>>,
+    scep: Option<Arc<moor_authority::scep::ScepService>>,
 ) -> Router {
     let state = AppState {
         authority,
         acme,
         oidc,
+        scep,
     };
     Router::new()
         .merge(public_routes())
@@ -156,5 +166,6 @@ async fn oversize_as_document(
 fn public_routes() -> Router<AppState> {
     public::routes()
         .merge(revocation::routes())
+        .merge(scep::routes())
         .merge(metrics::routes())
 }

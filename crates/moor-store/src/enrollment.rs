@@ -34,6 +34,20 @@ pub struct BootstrapToken {
     pub revoked_at: Option<i64>,
 }
 
+/// A SCEP registration-authority key of one issuer and period, shared by every node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScepRaKey {
+    pub issuer_id: String,
+    /// `now / period length`: a new key per period.
+    pub period: i64,
+    /// The PKCS#8 key, encrypted under the CA key passphrase (PEM).
+    pub key_pem: String,
+    pub cert_der: Vec<u8>,
+    pub serial_hex: String,
+    pub not_after: i64,
+    pub created_at: i64,
+}
+
 /// Enrollment credentials of a deployment; reached through [`crate::Store::enrollment`].
 #[async_trait]
 pub trait EnrollmentStore: Send + Sync {
@@ -85,6 +99,18 @@ pub trait EnrollmentStore: Send + Sync {
         now: i64,
         audit: NewAuditEntry,
     ) -> Result<(), StoreError>;
+
+    /// Store the RA key of `(issuer_id, period)` unless one is there already (then
+    /// nothing is written and `audit` is dropped), and return the stored one: every node
+    /// racing for a period ends up with the same key.
+    async fn put_scep_ra_key(
+        &self,
+        key: &ScepRaKey,
+        audit: NewAuditEntry,
+    ) -> Result<ScepRaKey, StoreError>;
+
+    /// The RA keys of an issuer whose certificate is valid at `now`, newest period first.
+    async fn scep_ra_keys(&self, issuer_id: &str, now: i64) -> Result<Vec<ScepRaKey>, StoreError>;
 }
 
 /// An audited enrollment write, as the writer receives it
@@ -114,6 +140,10 @@ pub(crate) enum EnrollmentWrite {
         at: i64,
         audit: NewAuditEntry,
     },
+    ScepRa {
+        key: ScepRaKey,
+        audit: NewAuditEntry,
+    },
 }
 
 impl EnrollmentWrite {
@@ -124,7 +154,8 @@ impl EnrollmentWrite {
             | EnrollmentWrite::Use { audit, .. }
             | EnrollmentWrite::Refund { audit, .. }
             | EnrollmentWrite::Revoke { audit, .. }
-            | EnrollmentWrite::Renewal { audit, .. } => audit,
+            | EnrollmentWrite::Renewal { audit, .. }
+            | EnrollmentWrite::ScepRa { audit, .. } => audit,
         }
     }
 }
@@ -140,7 +171,7 @@ macro_rules! enrollment_backend {
         use $crate::NewAuditEntry;
         use $crate::StoreError;
         use $crate::acme::{from_json, refusal, to_json};
-        use $crate::enrollment::{BootstrapToken, EnrollmentStore, EnrollmentWrite};
+        use $crate::enrollment::{BootstrapToken, EnrollmentStore, EnrollmentWrite, ScepRaKey};
         use $crate::write_job::{Done, Op};
 
         type Conn = <$db as sqlx::Database>::Connection;
@@ -162,6 +193,21 @@ macro_rules! enrollment_backend {
                 owner: r.try_get("owner")?,
                 created_at: r.try_get("created_at")?,
                 revoked_at: r.try_get("revoked_at")?,
+            })
+        }
+
+        const RA_COLUMNS: &str =
+            "issuer_id, period, key_pem, cert_der, serial_hex, not_after, created_at";
+
+        fn ra_from_row(r: &DbRow) -> Result<ScepRaKey, StoreError> {
+            Ok(ScepRaKey {
+                issuer_id: r.try_get("issuer_id")?,
+                period: r.try_get("period")?,
+                key_pem: r.try_get("key_pem")?,
+                cert_der: r.try_get("cert_der")?,
+                serial_hex: r.try_get("serial_hex")?,
+                not_after: r.try_get("not_after")?,
+                created_at: r.try_get("created_at")?,
             })
         }
 
@@ -227,6 +273,24 @@ macro_rules! enrollment_backend {
                     .await
                     .map_err(|e| refusal(e, &format!("renewal of {serial_hex}"), "certificate"))?;
                     Ok((Done::Unit, true))
+                }
+                EnrollmentWrite::ScepRa { key: k, .. } => {
+                    let n = sqlx::query(
+                        "INSERT INTO scep_ra_keys (issuer_id, period, key_pem, cert_der, serial_hex, \
+                         not_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (issuer_id, period) DO NOTHING",
+                    )
+                    .bind(&k.issuer_id)
+                    .bind(k.period)
+                    .bind(&k.key_pem)
+                    .bind(&k.cert_der)
+                    .bind(&k.serial_hex)
+                    .bind(k.not_after)
+                    .bind(k.created_at)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    Ok((Done::Number(n as i64), n > 0))
                 }
                 EnrollmentWrite::Revoke { id, now, .. } => {
                     let n = sqlx::query(
@@ -372,6 +436,49 @@ macro_rules! enrollment_backend {
                 })
                 .await
                 .map(drop)
+            }
+
+            async fn put_scep_ra_key(
+                &self,
+                key: &ScepRaKey,
+                audit: NewAuditEntry,
+            ) -> Result<ScepRaKey, StoreError> {
+                self.enrollment_write(EnrollmentWrite::ScepRa {
+                    key: key.clone(),
+                    audit,
+                })
+                .await?;
+                // Read through the writer's side: the row may have been written just now.
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {RA_COLUMNS} FROM scep_ra_keys WHERE issuer_id = $1 AND period = $2"
+                )))
+                .bind(&key.issuer_id)
+                .bind(key.period)
+                .fetch_optional(&self.$reader)
+                .await?;
+                match row {
+                    Some(r) => ra_from_row(&r),
+                    None => Err(StoreError::Corrupt(format!(
+                        "SCEP RA key of {} period {} vanished after it was stored",
+                        key.issuer_id, key.period
+                    ))),
+                }
+            }
+
+            async fn scep_ra_keys(
+                &self,
+                issuer_id: &str,
+                now: i64,
+            ) -> Result<Vec<ScepRaKey>, StoreError> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {RA_COLUMNS} FROM scep_ra_keys WHERE issuer_id = $1 AND not_after > $2 \
+                     ORDER BY period DESC LIMIT 16"
+                )))
+                .bind(issuer_id)
+                .bind(now)
+                .fetch_all(&self.$reader)
+                .await?;
+                rows.iter().map(ra_from_row).collect()
             }
         }
     };

@@ -22,7 +22,7 @@ pub use acme::{
     CrossCertificate, PROCESSING_TAKEOVER_SECS, RenewalOverride,
 };
 pub use audit::{AuditFailure, AuditVerification, GENESIS_HASH, audit_entry_hash, verify_run};
-pub use enrollment::{BootstrapToken, EnrollmentStore};
+pub use enrollment::{BootstrapToken, EnrollmentStore, ScepRaKey};
 pub use error::StoreError;
 pub use records::*;
 

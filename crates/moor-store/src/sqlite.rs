@@ -134,6 +134,13 @@ fn migrator() -> Migrator {
             include_str!("../migrations/sqlite/0007_acme_limits_renewal.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            8,
+            Cow::Borrowed("scep ra keys"),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0008_scep_ra_keys.sql").into_sql_str(),
+            false,
+        ),
     ];
     Migrator::with_migrations(migrations)
 }

@@ -105,5 +105,8 @@ contract! {
         renewal_overrides_apply_to_older_matching_certificates,
         cross_certificates_of_an_issuer,
     ],
-    enrollment: [bootstrap_tokens_are_used_once_per_use_across_two_stores],
+    enrollment: [
+        bootstrap_tokens_are_used_once_per_use_across_two_stores,
+        scep_ra_keys_race_to_one_per_period,
+    ],
 }

@@ -253,7 +253,20 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
     } else {
         None
     };
-    let public = moor_server::public_app(auth.clone());
+    let scep = if env.config.scep.enabled {
+        println!("  SCEP:         {url}/scep[/<profile>]  (also on the public HTTP listener)");
+        Some(Arc::new(
+            moor_authority::scep::ScepService::new(
+                auth.clone(),
+                env.config.scep.clone(),
+                moor_keys::Passphrase::new(pass.expose().to_string()),
+            )
+            .map_err(anyhow::Error::msg)?,
+        ))
+    } else {
+        None
+    };
+    let public = moor_server::public_app(auth.clone(), scep.clone());
     let oidc = if env.config.oidc.is_empty() {
         None
     } else {
@@ -267,7 +280,7 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
         ))
     };
     moor_authority::acme::nonce::spawn_purge(&auth);
-    let app = moor_server::app_with(auth.clone(), acme, oidc);
+    let app = moor_server::app_with(auth.clone(), acme, oidc, scep);
     let http_task = async move {
         match http {
             Some(l) => axum::serve(l, public).await,

@@ -68,6 +68,13 @@ pub fn migrator() -> Migrator {
             include_str!("../../migrations/postgres/0003_acme_limits_renewal.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            4,
+            Cow::Borrowed("scep ra keys"),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0004_scep_ra_keys.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

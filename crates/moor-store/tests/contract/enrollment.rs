@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use moor_store::{BootstrapToken, StoreError};
+use moor_store::{BootstrapToken, ScepRaKey, StoreError};
 
 use crate::backend::Backend;
 use crate::fixtures::*;
@@ -142,4 +142,65 @@ pub async fn bootstrap_tokens_are_used_once_per_use_across_two_stores(b: Backend
         ),
         (2, 3, 1, 1)
     );
+}
+
+fn ra(issuer: &str, period: i64, tag: u8, not_after: i64) -> ScepRaKey {
+    ScepRaKey {
+        issuer_id: issuer.into(),
+        period,
+        key_pem: format!("-----BEGIN ENCRYPTED PRIVATE KEY-----\n{tag}\n"),
+        // Bytes a text column would mangle.
+        cert_der: vec![0x30, 0x00, 0xff, tag],
+        serial_hex: format!("{tag:02x}"),
+        not_after,
+        created_at: NOW,
+    }
+}
+
+/// Two nodes making the RA key of the same issuer and period at once both end up with
+/// the one stored first; only that write is audited; expired ones are not listed.
+pub async fn scep_ra_keys_race_to_one_per_period(b: Backend) {
+    let (a, other) = (b.open().await, b.open().await);
+    let before = a.audit_entries(0, 100_000).await.unwrap().len();
+    let (k1, k2) = (ra("ca1", 7, 1, NOW + 1000), ra("ca1", 7, 2, NOW + 1000));
+    let (x, y) = tokio::join!(
+        a.enrollment()
+            .put_scep_ra_key(&k1, audit("scep.ra.create", "ca1")),
+        other
+            .enrollment()
+            .put_scep_ra_key(&k2, audit("scep.ra.create", "ca1")),
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x, y, "both see the same key");
+    assert!(x == ra("ca1", 7, 1, NOW + 1000) || x == ra("ca1", 7, 2, NOW + 1000));
+    let after = a.audit_entries(0, 100_000).await.unwrap();
+    assert_eq!(
+        after[before..]
+            .iter()
+            .filter(|e| e.action == "scep.ra.create")
+            .count(),
+        1,
+        "the losing write is not audited"
+    );
+    // Another period, another issuer, an expired one.
+    a.enrollment()
+        .put_scep_ra_key(&ra("ca1", 8, 3, NOW + 2000), audit("scep.ra.create", "ca1"))
+        .await
+        .unwrap();
+    a.enrollment()
+        .put_scep_ra_key(&ra("ca1", 5, 4, NOW - 1), audit("scep.ra.create", "ca1"))
+        .await
+        .unwrap();
+    a.enrollment()
+        .put_scep_ra_key(&ra("ca2", 8, 5, NOW + 2000), audit("scep.ra.create", "ca2"))
+        .await
+        .unwrap();
+    let listed = other.enrollment().scep_ra_keys("ca1", NOW).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|k| k.period).collect::<Vec<_>>(),
+        vec![8, 7],
+        "valid ones of ca1, newest first"
+    );
+    let v = a.verify_audit().await.unwrap();
+    assert!(v.ok(), "{v:?}");
 }

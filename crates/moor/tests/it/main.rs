@@ -20,3 +20,4 @@ mod ocsp;
 mod oidc;
 mod refusals;
 mod revocation;
+mod scep;

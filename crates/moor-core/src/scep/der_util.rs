@@ -1,0 +1,180 @@
+//! Small DER helpers shared by the SCEP modules: a bounded TLV reader (for the raw
+//! bytes that must not be re-encoded), object identifiers and certificate fields.
+
+use der::asn1::ObjectIdentifier;
+use der::{Decode, Encode};
+use x509_cert::Certificate;
+
+pub(crate) use crate::crl::tlv;
+
+/// id-data 1.2.840.113549.1.7.1
+pub(crate) const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+/// id-signedData 1.2.840.113549.1.7.2
+pub(crate) const ID_SIGNED_DATA: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+/// id-envelopedData 1.2.840.113549.1.7.3
+pub(crate) const ID_ENVELOPED_DATA: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.3");
+/// rsaEncryption 1.2.840.113549.1.1.1
+pub(crate) const RSA_ENCRYPTION: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub(crate) const SHA1_WITH_RSA: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
+pub(crate) const SHA256_WITH_RSA: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+pub(crate) const SHA384_WITH_RSA: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
+pub(crate) const SHA512_WITH_RSA: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+pub(crate) const SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
+pub(crate) const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+pub(crate) const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
+pub(crate) const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+/// desCBC 1.3.14.3.2.7
+pub(crate) const DES_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.7");
+/// des-ede3-cbc 1.2.840.113549.3.7
+pub(crate) const DES_EDE3_CBC: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.3.7");
+pub(crate) const AES128_CBC: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.2");
+pub(crate) const AES192_CBC: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.22");
+pub(crate) const AES256_CBC: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.42");
+/// PKCS#9 contentType, messageDigest, signingTime.
+pub(crate) const ATTR_CONTENT_TYPE: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+pub(crate) const ATTR_MESSAGE_DIGEST: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+pub(crate) const ATTR_SIGNING_TIME: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+/// SCEP attributes, 2.16.840.1.113733.1.9.x (RFC 8894 §3.2.1).
+pub(crate) const ATTR_MESSAGE_TYPE: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.2");
+pub(crate) const ATTR_PKI_STATUS: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.3");
+pub(crate) const ATTR_FAIL_INFO: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.4");
+pub(crate) const ATTR_SENDER_NONCE: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.5");
+pub(crate) const ATTR_RECIPIENT_NONCE: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.6");
+pub(crate) const ATTR_TRANSACTION_ID: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.7");
+/// subjectKeyIdentifier 2.5.29.14
+const EXT_SKI: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
+
+/// (tag, whole TLV, content, rest)
+pub(crate) type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+/// One DER TLV at the start of `b` (single-byte tags, definite lengths of at most
+/// 4 length octets): (tag, whole TLV, content, rest). None when truncated.
+pub(crate) fn read_tlv(b: &[u8]) -> Option<Tlv<'_>> {
+    let (&tag, rest) = b.split_first()?;
+    if tag & 0x1f == 0x1f {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let (len_bytes, rest) = rest.split_at_checked(n)?;
+        let len = len_bytes
+            .iter()
+            .fold(0usize, |a, &x| (a << 8) | usize::from(x));
+        (len, rest)
+    };
+    let (content, after) = rest.split_at_checked(len)?;
+    let whole = b.get(..b.len() - after.len())?;
+    Some((tag, whole, content, after))
+}
+
+/// The raw (exactly as encoded) issuer Name TLV, serial INTEGER TLV and
+/// SubjectPublicKeyInfo TLV of a DER certificate.
+pub(crate) struct CertParts<'a> {
+    pub issuer: &'a [u8],
+    pub serial: &'a [u8],
+    pub spki: &'a [u8],
+}
+
+pub(crate) fn cert_parts(cert_der: &[u8]) -> Option<CertParts<'_>> {
+    let (tag, _, cert, _) = read_tlv(cert_der)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (tag, _, tbs, _) = read_tlv(cert)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (mut tag, mut whole, _, mut rest) = read_tlv(tbs)?;
+    if tag == 0xa0 {
+        (tag, whole, _, rest) = read_tlv(rest)?;
+    }
+    if tag != 0x02 {
+        return None;
+    }
+    let serial = whole;
+    let (_sig_alg, _, _, rest) = read_tlv(rest)?;
+    let (tag, issuer, _, rest) = read_tlv(rest)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (_validity, _, _, rest) = read_tlv(rest)?;
+    let (_subject, _, _, rest) = read_tlv(rest)?;
+    let (tag, spki, _, _) = read_tlv(rest)?;
+    if tag != 0x30 {
+        return None;
+    }
+    Some(CertParts {
+        issuer,
+        serial,
+        spki,
+    })
+}
+
+/// The subjectKeyIdentifier extension value of a certificate, if present.
+pub(crate) fn subject_key_id(cert: &Certificate) -> Option<Vec<u8>> {
+    let ext = cert
+        .tbs_certificate
+        .extensions
+        .as_ref()?
+        .iter()
+        .find(|e| e.extn_id == EXT_SKI)?;
+    let ski = der::asn1::OctetString::from_der(ext.extn_value.as_bytes()).ok()?;
+    Some(ski.as_bytes().to_vec())
+}
+
+/// Whether `cert` is the one named by an issuerAndSerialNumber.
+pub(crate) fn matches_issuer_serial(
+    cert: &Certificate,
+    ias: &cms::cert::IssuerAndSerialNumber,
+) -> bool {
+    // Compare the encodings: both sides were decoded from DER.
+    cert.tbs_certificate.serial_number == ias.serial_number
+        && match (cert.tbs_certificate.issuer.to_der(), ias.issuer.to_der()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+}
+
+/// A supported digest algorithm (by OID).
+pub(crate) fn digest_alg(oid: &ObjectIdentifier) -> Option<&'static aws_lc_rs::digest::Algorithm> {
+    #[allow(deprecated)]
+    let sha1 = &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY;
+    Some(match *oid {
+        SHA1 => sha1,
+        SHA256 => &aws_lc_rs::digest::SHA256,
+        SHA384 => &aws_lc_rs::digest::SHA384,
+        SHA512 => &aws_lc_rs::digest::SHA512,
+        _ => return None,
+    })
+}
+
+/// TLV of an OBJECT IDENTIFIER.
+pub(crate) fn oid_tlv(oid: &ObjectIdentifier) -> Vec<u8> {
+    tlv(0x06, oid.as_bytes())
+}
