@@ -40,7 +40,7 @@ fn hex_lower(b: &[u8]) -> String {
 }
 
 /// Copy a home (keys, passphrase, config, certificates) to a second node's directory.
-fn copy_home(from: &Home) -> Home {
+pub(crate) fn copy_home(from: &Home) -> Home {
     let to = Home::new(None);
     let (code, out) = run(
         std::path::Path::new("/bin/cp"),

@@ -340,3 +340,57 @@ async fn scep_refuses_single_des_by_default() {
         .and_then(|t| t["uses"].as_i64());
     assert_eq!(uses, Some(0), "{list}");
 }
+
+/// Two nodes on one PostgreSQL database asked for the RA at once agree on one RA key
+/// (one node makes it, the other uses the stored one), and a client enrolls through
+/// either.
+#[tokio::test(flavor = "multi_thread")]
+async fn scep_ra_is_shared_by_two_nodes_on_postgres() {
+    let url = crate::multinode::fresh_postgres_database();
+    let a = Home::new(Some(&format!(
+        "database = \"{url}\"\n[scep]\nallow_des = true\n"
+    )));
+    a.moor_ok(&["init"]);
+    let b = crate::multinode::copy_home(&a);
+    let (na, nb) = (a.serve(), b.serve());
+    let work = scratch();
+    let dir = work.path();
+
+    let http = reqwest::Client::new();
+    let mut calls = Vec::new();
+    for node in [&na, &nb, &na, &nb] {
+        let u = scep_url(node, "/scep?operation=GetCACert");
+        let http = http.clone();
+        calls.push(tokio::spawn(async move {
+            let r = http.get(&u).send().await.expect("GetCACert");
+            assert_eq!(r.status(), 200);
+            r.bytes().await.expect("body").to_vec()
+        }));
+    }
+    let mut ras = Vec::new();
+    for c in calls {
+        let body = c.await.expect("task");
+        ras.push(p7_certs(dir, &body)[0].clone());
+    }
+    assert!(ras.iter().all(|r| *r == ras[0]), "one RA for both nodes");
+
+    let fp = x509(dir, &ras[0], &["-fingerprint", "-sha256"]);
+    let fp = fp
+        .trim()
+        .rsplit('=')
+        .next()
+        .expect("fingerprint")
+        .to_string();
+    for (i, node) in [&na, &nb].into_iter().enumerate() {
+        let name = format!("node{i}-dev");
+        let tok = token(&a, &name, "1");
+        let (code, out) = scepclient(
+            &dir.join(&name),
+            &scep_url(node, "/scep"),
+            Some(&tok),
+            &name,
+            &fp,
+        );
+        assert_eq!(code, 0, "enroll through node {i}: {out}");
+    }
+}
