@@ -6,7 +6,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 
-use crate::harness::{Home, Server, openssl_verify, pkilint, run, scratch, split_pem, tool};
+use crate::harness::{Home, Server, openssl_verify, pkcs7_certs, pkilint, run, scratch, tool};
 
 struct Curl<'a> {
     server: &'a Server,
@@ -93,21 +93,7 @@ fn p7_certs(dir: &Path, body: &[u8]) -> Vec<String> {
     let der = base64::engine::general_purpose::STANDARD
         .decode(text)
         .expect("base64 PKCS#7");
-    let f = dir.join("p7.der");
-    std::fs::write(&f, der).expect("p7");
-    let (code, pem) = run(
-        &tool("openssl"),
-        &[
-            "pkcs7",
-            "-inform",
-            "DER",
-            "-in",
-            f.to_str().expect("p"),
-            "-print_certs",
-        ],
-    );
-    assert_eq!(code, 0, "openssl pkcs7: {pem}");
-    split_pem(&pem)
+    pkcs7_certs(dir, &der)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -418,6 +418,25 @@ pub fn pkilint(dir: &Path, linter: &str, extra: &[&str], pems: &[&str]) -> Vec<S
     findings
 }
 
+/// The certificates (PEM, in order) of a DER certs-only PKCS#7, read by openssl.
+pub fn pkcs7_certs(dir: &Path, der: &[u8]) -> Vec<String> {
+    let f = dir.join("certs-only.p7");
+    std::fs::write(&f, der).expect("write PKCS#7");
+    let (code, pem) = run(
+        &tool("openssl"),
+        &[
+            "pkcs7",
+            "-inform",
+            "DER",
+            "-in",
+            f.to_str().expect("p"),
+            "-print_certs",
+        ],
+    );
+    assert_eq!(code, 0, "openssl pkcs7: {pem}");
+    split_pem(&pem)
+}
+
 /// Split a PEM bundle into single-certificate PEM strings.
 pub fn split_pem(bundle: &str) -> Vec<String> {
     let mut out = Vec::new();

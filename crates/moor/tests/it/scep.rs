@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::harness::{Home, Server, openssl_verify, pkilint, run, scratch, split_pem, tool};
+use crate::harness::{Home, Server, openssl_verify, pkcs7_certs, pkilint, run, scratch, tool};
 
 /// curl `url` over plain HTTP; (status, headers lower-cased, body).
 fn curl(dir: &Path, url: &str, args: &[&str]) -> (u16, String, Vec<u8>) {
@@ -39,25 +39,6 @@ fn curl(dir: &Path, url: &str, args: &[&str]) -> (u16, String, Vec<u8>) {
 
 fn scep_url(server: &Server, path: &str) -> String {
     format!("http://{}{path}", server.http)
-}
-
-/// The certificates of a DER certs-only PKCS#7, PEM, in order.
-fn p7_certs(dir: &Path, der: &[u8]) -> Vec<String> {
-    let f = dir.join("cacert.p7");
-    std::fs::write(&f, der).expect("write");
-    let (code, pem) = run(
-        &tool("openssl"),
-        &[
-            "pkcs7",
-            "-inform",
-            "DER",
-            "-in",
-            f.to_str().expect("p"),
-            "-print_certs",
-        ],
-    );
-    assert_eq!(code, 0, "openssl pkcs7: {pem}");
-    split_pem(&pem)
 }
 
 /// `openssl x509 -noout` with `args` on `pem`.
@@ -137,7 +118,7 @@ async fn scep_with_micromdm_scepclient() {
         h.contains("content-type: application/x-x509-ca-ra-cert"),
         "{h}"
     );
-    let cas = p7_certs(dir, &body);
+    let cas = pkcs7_certs(dir, &body);
     assert_eq!(cas.len(), 3, "RA, issuer, root");
     assert!(
         server.roots_pem.contains(cas[2].trim()),
@@ -151,7 +132,7 @@ async fn scep_with_micromdm_scepclient() {
     assert!(pkilint(dir, "lint_pkix_cert", &[], &[&cas[0]]).is_empty());
     // The same RA on the next call (stored, not made again).
     let (_, _, again) = curl(dir, &scep_url(&server, "/scep?operation=GetCACert"), &[]);
-    assert_eq!(p7_certs(dir, &again)[0], cas[0]);
+    assert_eq!(pkcs7_certs(dir, &again)[0], cas[0]);
     let fp = x509(dir, &cas[0], &["-fingerprint", "-sha256"]);
     let fp = fp
         .trim()
@@ -310,7 +291,7 @@ async fn scep_refuses_single_des_by_default() {
     let work = scratch();
     let dir = work.path();
     let (_, _, body) = curl(dir, &scep_url(&server, "/scep?operation=GetCACert"), &[]);
-    let cas = p7_certs(dir, &body);
+    let cas = pkcs7_certs(dir, &body);
     let fp = x509(dir, &cas[0], &["-fingerprint", "-sha256"]);
     let fp = fp
         .trim()
@@ -370,7 +351,7 @@ async fn scep_ra_is_shared_by_two_nodes_on_postgres() {
     let mut ras = Vec::new();
     for c in calls {
         let body = c.await.expect("task");
-        ras.push(p7_certs(dir, &body)[0].clone());
+        ras.push(pkcs7_certs(dir, &body)[0].clone());
     }
     assert!(ras.iter().all(|r| *r == ras[0]), "one RA for both nodes");
 
