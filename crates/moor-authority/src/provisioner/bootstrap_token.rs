@@ -88,6 +88,9 @@ impl Requester {
     }
 }
 
+/// The refusal reason of a token lookup the store could not answer.
+const STORE_UNAVAILABLE: &str = "store unavailable";
+
 impl Authority {
     /// Create a bootstrap token (audited); returns it once.
     pub async fn create_bootstrap_token(
@@ -198,6 +201,12 @@ impl Authority {
     ) -> Result<Issued, AuthorityError> {
         let (id, record) = match self.check_bootstrap_token(token).await {
             Ok(v) => v,
+            // Our failure, not the client's: it may try again (HTTP 500, not 401).
+            Err((_, STORE_UNAVAILABLE)) => {
+                return Err(AuthorityError::Internal(
+                    "the bootstrap token could not be looked up (store unavailable)".into(),
+                ));
+            }
             Err((id, why)) => return Err(self.refuse_token(&id, why).await),
         };
         if let Some(p) = options.profile
@@ -298,7 +307,7 @@ impl Authority {
             Ok(None) => return Err((id.into(), "unknown token")),
             Err(e) => {
                 tracing::error!(error = %e, "bootstrap token lookup failed");
-                return Err((id.into(), "store unavailable"));
+                return Err((id.into(), STORE_UNAVAILABLE));
             }
         };
         let presented = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());

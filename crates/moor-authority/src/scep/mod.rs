@@ -100,23 +100,23 @@ impl ScepService {
         message: &[u8],
     ) -> Result<Vec<u8>, ScepServerError> {
         let issuer = self.issuer_of(profile).map_err(ScepServerError)?;
-        let ras = self
-            .ras
-            .all(&self.auth, &self.pass, &issuer.facts.id)
-            .await
-            .map_err(ScepServerError)?;
-        let current = self
-            .ras
-            .current(&self.auth, &self.pass, issuer)
-            .await
-            .map_err(ScepServerError)?;
+        // The RA that signs the answer: the one the request was encrypted to, else the
+        // current one.
+        let mut signing = None;
         let (ids, signer_cert, outcome) = match fmt::parse_request(message) {
             Err(e) => {
                 tracing::info!(fail_info = e.fail_info.name(), detail = %e.detail, "SCEP request refused");
                 (e.ids, Vec::new(), Err(e.fail_info))
             }
             Ok(req) => {
-                let r = self.handle(profile, explicit_profile, &req, &ras).await;
+                let ras = self
+                    .ras
+                    .all(&self.auth, &self.pass, &issuer.facts.id)
+                    .await
+                    .map_err(ScepServerError)?;
+                let r = self
+                    .handle(profile, explicit_profile, &req, &ras, &mut signing)
+                    .await;
                 match r {
                     Ok(issued) => (req.ids, req.signer_cert_der, Ok(issued)),
                     Err(Failure::Client(fail, detail)) => {
@@ -126,6 +126,14 @@ impl ScepService {
                     Err(Failure::Server(e)) => return Err(ScepServerError(e)),
                 }
             }
+        };
+        let current = match signing {
+            Some(ra) => ra,
+            None => self
+                .ras
+                .current(&self.auth, &self.pass, issuer)
+                .await
+                .map_err(ScepServerError)?,
         };
         let chain: Vec<&[u8]>;
         let out = match &outcome {
@@ -162,6 +170,7 @@ impl ScepService {
         explicit_profile: bool,
         req: &fmt::PkiRequest,
         ras: &[Arc<ra::Ra>],
+        signing: &mut Option<Arc<ra::Ra>>,
     ) -> Result<Issued, Failure> {
         let keys: Vec<fmt::RaKey<'_>> = ras
             .iter()
@@ -173,17 +182,19 @@ impl ScepService {
         let ciphers = fmt::Ciphers {
             allow_des: self.config.allow_des,
         };
-        let csr = fmt::open_envelope(&req.envelope_der, &keys, ciphers).map_err(|e| {
-            let detail = if e.fail_info == FailInfo::BadAlg && !self.config.allow_des {
-                format!(
-                    "{} (single DES is accepted only with [scep] allow_des = true)",
+        let (csr, index) =
+            fmt::open_envelope_for(&req.envelope_der, &keys, ciphers).map_err(|e| {
+                let detail = if e.fail_info == FailInfo::BadAlg && !self.config.allow_des {
+                    format!(
+                        "{} (single DES is accepted only with [scep] allow_des = true)",
+                        e.detail
+                    )
+                } else {
                     e.detail
-                )
-            } else {
-                e.detail
-            };
-            Failure::Client(e.fail_info, detail)
-        })?;
+                };
+                Failure::Client(e.fail_info, detail)
+            })?;
+        *signing = ras.get(index).cloned();
         let renew = |csr: Vec<u8>| async move {
             self.auth
                 .renew(

@@ -47,6 +47,9 @@ pub struct Ra {
 #[derive(Default)]
 pub(crate) struct RaCache {
     keys: std::sync::RwLock<HashMap<(String, i64), Arc<Ra>>>,
+    /// Stored keys that did not open (another passphrase, a damaged row): skipped, not
+    /// decrypted again on every request.
+    broken: std::sync::Mutex<std::collections::HashSet<(String, i64, String)>>,
     /// One node-local maker at a time (key generation and the KDF are slow).
     making: tokio::sync::Mutex<()>,
 }
@@ -115,6 +118,7 @@ impl RaCache {
     }
 
     /// Every valid RA key of `issuer` (to open a request encrypted to any of them).
+    /// A stored key that does not open is logged once and skipped.
     pub(crate) async fn all(
         &self,
         auth: &Authority,
@@ -129,9 +133,34 @@ impl RaCache {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            match self.cached(issuer_id, row.period) {
-                Some(ra) => out.push(ra),
-                None => out.push(self.keep(open(row, pass).await?)),
+            if let Some(ra) = self.cached(issuer_id, row.period) {
+                out.push(ra);
+                continue;
+            }
+            let mark = (row.issuer_id.clone(), row.period, row.serial_hex.clone());
+            if self
+                .broken
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&mark)
+            {
+                continue;
+            }
+            // One KDF per key and process, however many requests arrive at once.
+            let _one = self.making.lock().await;
+            if let Some(ra) = self.cached(issuer_id, row.period) {
+                out.push(ra);
+                continue;
+            }
+            match open(row, pass).await {
+                Ok(ra) => out.push(self.keep(ra)),
+                Err(e) => {
+                    tracing::error!(issuer = %mark.0, period = mark.1, error = %e, "a stored SCEP RA key does not open; skipped");
+                    self.broken
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(mark);
+                }
             }
         }
         Ok(out)

@@ -93,6 +93,39 @@ pub(crate) fn read_tlv(b: &[u8]) -> Option<Tlv<'_>> {
     Some((tag, whole, content, after))
 }
 
+/// Most elements a constructed value may hold, and deepest nesting, in a message we
+/// parse: far beyond any real SCEP message, small enough that the `der` crate's SET OF
+/// sorting (quadratic) and our recursion stay cheap on hostile input.
+pub(crate) const MAX_CHILDREN: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// Refuse a DER value with a constructed element of more than [`MAX_CHILDREN`]
+/// elements or nested deeper than [`MAX_DEPTH`] (before any typed decoding).
+pub(crate) fn check_shape(der: &[u8]) -> Result<(), super::ScepError> {
+    fn walk(mut b: &[u8], depth: usize) -> Result<(), &'static str> {
+        if depth > MAX_DEPTH {
+            return Err("nested too deeply");
+        }
+        let mut n = 0usize;
+        while !b.is_empty() {
+            let Some((tag, _, content, rest)) = read_tlv(b) else {
+                // Not our shape to judge: the typed decoder reports the error.
+                return Ok(());
+            };
+            n += 1;
+            if n > MAX_CHILDREN {
+                return Err("too many elements in one SET or SEQUENCE");
+            }
+            if tag & 0x20 != 0 {
+                walk(content, depth + 1)?;
+            }
+            b = rest;
+        }
+        Ok(())
+    }
+    walk(der, 0).map_err(|why| super::ScepError::bad_request(format!("refused message: {why}")))
+}
+
 /// The raw (exactly as encoded) issuer Name TLV, serial INTEGER TLV and
 /// SubjectPublicKeyInfo TLV of a DER certificate.
 pub(crate) struct CertParts<'a> {

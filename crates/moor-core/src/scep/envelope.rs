@@ -48,9 +48,20 @@ pub fn open_envelope(
     ras: &[RaKey<'_>],
     ciphers: Ciphers,
 ) -> Result<Vec<u8>, ScepError> {
+    open_envelope_for(envelope_der, ras, ciphers).map(|(plain, _)| plain)
+}
+
+/// [`open_envelope`], also saying which of `ras` (its index) the envelope was for: that
+/// RA signs the answer, the certificate the client fetched with GetCACert.
+pub fn open_envelope_for(
+    envelope_der: &[u8],
+    ras: &[RaKey<'_>],
+    ciphers: Ciphers,
+) -> Result<(Vec<u8>, usize), ScepError> {
     if envelope_der.len() > MAX_MESSAGE_LEN {
         return Err(ScepError::bad_request("envelope larger than 64 KiB"));
     }
+    super::der_util::check_shape(envelope_der)?;
     let env = parse_envelope(envelope_der)?;
 
     // The content algorithm first: no RSA work for what we would refuse anyway.
@@ -64,6 +75,10 @@ pub fn open_envelope(
 
     // The recipient that is us.
     let (enc_key, ra) = find_recipient(&env, ras)?;
+    let index = ras
+        .iter()
+        .position(|r| std::ptr::eq(r, ra))
+        .unwrap_or_default();
     let cek = decrypt_cek(enc_key, ra.key, key_len);
 
     let weak = || ScepError::bad_check("content decryption failed");
@@ -71,7 +86,7 @@ pub fn open_envelope(
     let key = PaddedBlockDecryptingKey::cbc_pkcs7(key).map_err(|_| weak())?;
     let mut buf = ciphertext.clone();
     let plain = key.decrypt(&mut buf, iv).map_err(|_| weak())?;
-    Ok(plain.to_vec())
+    Ok((plain.to_vec(), index))
 }
 
 /// The parts of an EnvelopedData we use.
@@ -239,21 +254,39 @@ fn find_recipient<'e, 'r>(
 }
 
 /// RSA PKCS#1 v1.5 decryption of the content-encryption key, with implicit rejection:
-/// any failure (bad padding, wrong length) yields a random key of `key_len` bytes, so
-/// the caller fails later, at the content padding, in the same way as for a wrong key.
-fn decrypt_cek(enc_key: &[u8], key: &PrivateDecryptingKey, key_len: usize) -> Vec<u8> {
-    let mut random = vec![0u8; key_len];
-    // If even the RNG fails, a zero key still only leads to a decryption failure.
-    let _ = aws_lc_rs::rand::fill(&mut random);
+/// any failure (bad padding, wrong length) yields a key of `key_len` bytes derived from
+/// the RA's private key and the ciphertext (HMAC-SHA256), so the caller fails later, at
+/// the content padding, exactly as for a wrong key — and the same way on every retry
+/// of the same ciphertext (a fresh random key would tell a retrying attacker which
+/// ciphertexts were well padded).
+pub(crate) fn decrypt_cek(enc_key: &[u8], key: &PrivateDecryptingKey, key_len: usize) -> Vec<u8> {
+    use aws_lc_rs::encoding::AsDer;
+    let fallback = || -> Vec<u8> {
+        let secret = match key.as_der() {
+            Ok(der) => {
+                let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+                ctx.update(b"mooring scep implicit rejection\0");
+                ctx.update(der.as_ref());
+                ctx.finish().as_ref().to_vec()
+            }
+            // Cannot happen for a loaded key; a fixed secret still fails closed.
+            Err(_) => vec![0u8; 32],
+        };
+        let mac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+        let tag = aws_lc_rs::hmac::sign(&mac_key, enc_key);
+        let mut out = tag.as_ref().to_vec();
+        out.resize(key_len, 0);
+        out
+    };
     let Ok(rsa) = Pkcs1PrivateDecryptingKey::new(key.clone()) else {
-        return random;
+        return fallback();
     };
     if enc_key.len() != rsa.key_size_bytes() {
-        return random;
+        return fallback();
     }
     let mut out = vec![0u8; rsa.min_output_size().max(rsa.key_size_bytes())];
     match rsa.decrypt(enc_key, &mut out) {
         Ok(cek) if cek.len() == key_len => cek.to_vec(),
-        _ => random,
+        _ => fallback(),
     }
 }

@@ -21,7 +21,7 @@ mod request;
 mod tests;
 
 pub use cert_rep::{Outcome, cert_rep};
-pub use envelope::{Ciphers, RaKey, open_envelope};
+pub use envelope::{Ciphers, RaKey, open_envelope, open_envelope_for};
 pub use request::{PkiRequest, parse_request};
 
 /// The largest PKIMessage (and envelope) accepted, in bytes.

@@ -824,3 +824,68 @@ fn request_with_unsorted_attributes_and_openssl_envelope() {
     let msg = build_request(ec.der(), &sign, &RSA_ENCRYPTION, &envelope, false);
     assert_eq!(parse_request(&msg).unwrap_err().fail_info, FailInfo::BadAlg);
 }
+
+/// A SET of thousands of elements (the `der` crate sorts SETs quadratically) or deep
+/// nesting is refused before any typed decoding, quickly.
+#[test]
+fn hostile_shapes_are_refused_before_decoding() {
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        crate::crl::tlv(tag, content)
+    }
+    // digestAlgorithms with 4,000 distinct AlgorithmIdentifiers, descending.
+    let mut set = Vec::new();
+    for i in (0..4000u32).rev() {
+        let oid = [0x2a, 0x03, (i >> 7) as u8 | 0x80, (i & 0x7f) as u8];
+        set.extend(tlv(0x30, &tlv(0x06, &oid)));
+    }
+    let mut signed = tlv(0x02, &[1]);
+    signed.extend(tlv(0x31, &set));
+    let mut info = tlv(
+        0x06,
+        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02],
+    );
+    info.extend(tlv(0xa0, &tlv(0x30, &signed)));
+    let msg = tlv(0x30, &info);
+    let t = std::time::Instant::now();
+    let err = parse_request(&msg).expect_err("refused");
+    assert_eq!(err.fail_info, FailInfo::BadRequest);
+    assert!(err.detail.contains("too many elements"), "{}", err.detail);
+    assert!(t.elapsed() < std::time::Duration::from_millis(100));
+    let key = ra_key();
+    let ra = ra_cert();
+    let ras = [RaKey {
+        cert_der: &ra,
+        key: &key,
+    }];
+    assert!(open_envelope(&msg, &ras, DES_OK).is_err());
+
+    // 100 levels of nesting.
+    let mut deep = tlv(0x05, &[]);
+    for _ in 0..100 {
+        deep = tlv(0x30, &deep);
+    }
+    let err = parse_request(&deep).expect_err("refused");
+    assert!(err.detail.contains("nested too deeply"), "{}", err.detail);
+}
+
+/// A badly padded RSA key transport gives the same substitute key on every retry (and a
+/// different one for another ciphertext), so retries reveal nothing about the padding.
+#[test]
+fn implicit_rejection_is_deterministic() {
+    let key = ra_key();
+    let junk_a = vec![0x5au8; 256];
+    let mut junk_b = junk_a.clone();
+    junk_b[17] ^= 1;
+    let a1 = super::envelope::decrypt_cek(&junk_a, &key, 32);
+    let a2 = super::envelope::decrypt_cek(&junk_a, &key, 32);
+    let b = super::envelope::decrypt_cek(&junk_b, &key, 32);
+    assert_eq!(a1.len(), 32);
+    assert_eq!(a1, a2, "same ciphertext, same substitute");
+    assert_ne!(a1, b, "another ciphertext, another substitute");
+    assert_eq!(super::envelope::decrypt_cek(&junk_a, &key, 8).len(), 8);
+    // A wrong-length ciphertext too.
+    assert_eq!(
+        super::envelope::decrypt_cek(&[1, 2, 3], &key, 16),
+        super::envelope::decrypt_cek(&[1, 2, 3], &key, 16)
+    );
+}
