@@ -12,13 +12,15 @@
 //! - `files.rs` — atomic writes and reading the current certificate;
 //! - `client.rs` — the Mooring REST and EST calls (enroll, renew);
 //! - `acme.rs` — the ACME client (http-01, `replaces`, the ARI window);
-//! - `run.rs` — the loop, one pass (`--once`), the state file and `status`.
+//! - `run.rs` — the loop, one pass (`--once`), the state file and `status`;
+//! - `scan/` — discovery: `moor scan tls` records the chains TLS endpoints present.
 
 pub mod acme;
 pub mod client;
 pub mod config;
 pub mod files;
 pub mod run;
+pub mod scan;
 
 pub use config::{AgentConfig, CertificateConfig, Method};
 pub use run::{Agent, CertStatus, Outcome};

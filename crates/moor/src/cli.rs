@@ -72,6 +72,35 @@ pub enum Command {
     /// The renewal agent for the machines that hold certificates (needs no home).
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Discovery scans: find the certificates machines present (needs no home).
+    #[command(subcommand)]
+    Scan(ScanCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScanCommand {
+    /// Connect to TLS endpoints and record every certificate chain they present.
+    Tls(ScanTlsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ScanTlsArgs {
+    /// Comma-separated: addresses, CIDR blocks, host names, each optionally with `:port`
+    /// (IPv6 with a port in brackets: `[::1]:443`).
+    #[arg(long)]
+    pub targets: String,
+    /// Ports for targets given without one (comma-separated).
+    #[arg(long, default_value = "443")]
+    pub ports: String,
+    /// Server name to send (SNI); default: the host name of a name target, none for addresses.
+    #[arg(long)]
+    pub sni: Option<String>,
+    /// Handshakes at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Time for each endpoint's connection and handshake together (`5s`, `500ms`, `1m`).
+    #[arg(long, default_value = "5s")]
+    pub timeout: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -20,4 +20,5 @@ mod ocsp;
 mod oidc;
 mod refusals;
 mod revocation;
+mod scan;
 mod scep;
