@@ -1146,7 +1146,16 @@ async fn everything_survives_reopen_and_migrations_are_idempotent() {
     let first = schema(path.clone()).await;
     assert_eq!(
         first.1,
-        vec![(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1), (7, 1)]
+        vec![
+            (1, 1),
+            (2, 1),
+            (3, 1),
+            (4, 1),
+            (5, 1),
+            (6, 1),
+            (7, 1),
+            (8, 1)
+        ]
     );
     assert_eq!(first.2, "wal");
 
