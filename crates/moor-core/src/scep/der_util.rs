@@ -93,6 +93,143 @@ pub(crate) fn read_tlv(b: &[u8]) -> Option<Tlv<'_>> {
     Some((tag, whole, content, after))
 }
 
+/// A BER message in DER form (X.690 §10): indefinite lengths become definite, a
+/// constructed OCTET STRING becomes one primitive OCTET STRING of its parts' contents,
+/// and lengths are minimal. DER input comes back unchanged (borrowed). Apple devices and
+/// BouncyCastle-based clients send BER; the `cms` crate reads DER only. The signature is
+/// over the DER of the signed attributes (RFC 5652 §5.4) and messageDigest over the
+/// content octets, so both still verify on the result. Depth and size stay bounded.
+pub(crate) fn ber_to_der(b: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, super::ScepError> {
+    let bad = |why: &str| super::ScepError::bad_request(format!("not BER/DER: {why}"));
+    // One BER element at the start of `b`: (tag, constructed content or primitive
+    // value, rest). Children of a constructed element come back as their own elements.
+    enum Body<'a> {
+        Primitive(&'a [u8]),
+        Constructed(Vec<Element<'a>>),
+    }
+    struct Element<'a> {
+        tag: u8,
+        body: Body<'a>,
+    }
+    fn element(b: &[u8], depth: usize) -> Result<(Element<'_>, &[u8]), &'static str> {
+        if depth > MAX_DEPTH {
+            return Err("nested too deeply");
+        }
+        let (&tag, rest) = b.split_first().ok_or("truncated")?;
+        if tag & 0x1f == 0x1f {
+            return Err("multi-byte tag");
+        }
+        let (&first, rest) = rest.split_first().ok_or("truncated")?;
+        let constructed = tag & 0x20 != 0;
+        if first == 0x80 {
+            if !constructed {
+                return Err("indefinite length on a primitive value");
+            }
+            let mut children = Vec::new();
+            let mut rest = rest;
+            loop {
+                if let Some(after) = rest.strip_prefix(&[0u8, 0u8][..]) {
+                    return Ok((
+                        Element {
+                            tag,
+                            body: Body::Constructed(children),
+                        },
+                        after,
+                    ));
+                }
+                if children.len() >= MAX_CHILDREN * 16 {
+                    return Err("too many elements");
+                }
+                let (child, r) = element(rest, depth + 1)?;
+                children.push(child);
+                rest = r;
+            }
+        }
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n > 4 {
+                return Err("length too long");
+            }
+            let (lb, rest) = rest.split_at_checked(n).ok_or("truncated")?;
+            (
+                lb.iter().fold(0usize, |a, &x| (a << 8) | usize::from(x)),
+                rest,
+            )
+        };
+        let (content, after) = rest.split_at_checked(len).ok_or("truncated")?;
+        if !constructed {
+            return Ok((
+                Element {
+                    tag,
+                    body: Body::Primitive(content),
+                },
+                after,
+            ));
+        }
+        let mut children = Vec::new();
+        let mut c = content;
+        while !c.is_empty() {
+            if children.len() >= MAX_CHILDREN * 16 {
+                return Err("too many elements");
+            }
+            let (child, r) = element(c, depth + 1)?;
+            children.push(child);
+            c = r;
+        }
+        Ok((
+            Element {
+                tag,
+                body: Body::Constructed(children),
+            },
+            after,
+        ))
+    }
+    /// The contents of a (possibly constructed) OCTET STRING.
+    fn octets(e: &Element<'_>, out: &mut Vec<u8>) -> Result<(), &'static str> {
+        match &e.body {
+            Body::Primitive(v) if e.tag == 0x04 => {
+                out.extend_from_slice(v);
+                Ok(())
+            }
+            Body::Constructed(parts) if e.tag == 0x24 || e.tag == 0x04 => {
+                parts.iter().try_for_each(|p| octets(p, out))
+            }
+            _ => Err("a constructed OCTET STRING holds something else"),
+        }
+    }
+    fn encode(e: &Element<'_>, out: &mut Vec<u8>) -> Result<(), &'static str> {
+        match &e.body {
+            Body::Primitive(v) => out.extend(tlv(e.tag, v)),
+            Body::Constructed(_) if e.tag == 0x24 => {
+                let mut v = Vec::new();
+                octets(e, &mut v)?;
+                out.extend(tlv(0x04, &v));
+            }
+            Body::Constructed(children) => {
+                let mut inner = Vec::new();
+                for c in children {
+                    encode(c, &mut inner)?;
+                }
+                out.extend(tlv(e.tag, &inner));
+            }
+        }
+        Ok(())
+    }
+    let (e, rest) = element(b, 0).map_err(bad)?;
+    if !rest.is_empty() {
+        return Err(bad("bytes after the message"));
+    }
+    let mut out = Vec::with_capacity(b.len());
+    encode(&e, &mut out).map_err(bad)?;
+    if out == b {
+        Ok(std::borrow::Cow::Borrowed(b))
+    } else {
+        Ok(std::borrow::Cow::Owned(out))
+    }
+}
+
 /// Most elements a constructed value may hold, and deepest nesting, in a message we
 /// parse: far beyond any real SCEP message, small enough that the `der` crate's SET OF
 /// sorting (quadratic) and our recursion stay cheap on hostile input.

@@ -61,6 +61,7 @@ pub fn open_envelope_for(
     if envelope_der.len() > MAX_MESSAGE_LEN {
         return Err(ScepError::bad_request("envelope larger than 64 KiB"));
     }
+    let envelope_der = &*super::der_util::ber_to_der(envelope_der)?;
     super::der_util::check_shape(envelope_der)?;
     let env = parse_envelope(envelope_der)?;
 

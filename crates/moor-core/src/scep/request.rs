@@ -48,6 +48,7 @@ pub fn parse_request(der: &[u8]) -> Result<PkiRequest, ScepError> {
     if der.len() > MAX_MESSAGE_LEN {
         return Err(ScepError::bad_request("PKIMessage larger than 64 KiB"));
     }
+    let der = &*super::der_util::ber_to_der(der)?;
     super::der_util::check_shape(der)?;
     let info = ContentInfo::from_der(der)
         .map_err(|e| ScepError::bad_request(format!("PKIMessage is not a ContentInfo: {e}")))?;

@@ -889,3 +889,86 @@ fn implicit_rejection_is_deterministic() {
         super::envelope::decrypt_cek(&[1, 2, 3], &key, 16)
     );
 }
+
+/// Re-encode DER as BER the way streaming encoders do: every constructed value with an
+/// indefinite length, every OCTET STRING over 64 bytes as a constructed string of chunks.
+fn berify(der: &[u8]) -> Vec<u8> {
+    fn one(b: &[u8], out: &mut Vec<u8>) -> usize {
+        let (tag, whole, content, rest) = super::der_util::read_tlv(b).expect("DER");
+        let _ = whole;
+        if tag & 0x20 != 0 {
+            out.extend([tag, 0x80]);
+            let mut c = content;
+            while !c.is_empty() {
+                let used = one(c, out);
+                c = &c[used..];
+            }
+            out.extend([0, 0]);
+        } else if tag == 0x04 && content.len() > 64 {
+            out.extend([0x24, 0x80]);
+            for chunk in content.chunks(64) {
+                out.extend(crate::crl::tlv(0x04, chunk));
+            }
+            out.extend([0, 0]);
+        } else {
+            out.extend_from_slice(whole);
+        }
+        b.len() - rest.len()
+    }
+    let mut out = Vec::new();
+    one(der, &mut out);
+    out
+}
+
+/// BER messages (indefinite lengths, constructed OCTET STRINGs: Apple devices,
+/// BouncyCastle, `openssl cms -stream`) parse, verify and open as their DER form does.
+#[test]
+fn ber_messages_parse_verify_and_open() {
+    let ber = berify(FIXTURE);
+    assert_ne!(ber, FIXTURE, "the test message really is BER");
+    assert!(ber.windows(2).any(|w| w == [0x24, 0x80]));
+    let der_req = parse_request(FIXTURE).unwrap();
+    let ber_req = parse_request(&ber).expect("BER PKIMessage");
+    assert_eq!(ber_req.ids, der_req.ids);
+    assert_eq!(ber_req.signer_cert_der, der_req.signer_cert_der);
+    let key = ra_key();
+    let ra = ra_cert();
+    let ras = [RaKey {
+        cert_der: &ra,
+        key: &key,
+    }];
+    let csr = open_envelope(&ber_req.envelope_der, &ras, DES_OK).expect("opens");
+    assert_eq!(csr_cn(&csr), "dev1");
+    // A BER envelope on its own, too.
+    let env_ber = berify(&der_req.envelope_der);
+    assert_eq!(
+        open_envelope(&env_ber, &ras, DES_OK).expect("BER envelope"),
+        csr
+    );
+
+    // openssl's streaming (BER) output.
+    let dir = tmpdir("ber");
+    std::fs::write(dir.join("csr.der"), &csr).unwrap();
+    std::fs::write(dir.join("ra.pem"), RA_PEM).unwrap();
+    openssl(
+        &dir,
+        &[
+            "cms", "-encrypt", "-stream", "-binary", "-outform", "DER", "-aes256", "-in",
+            "csr.der", "-out", "env.ber", "ra.pem",
+        ],
+    );
+    let env = std::fs::read(dir.join("env.ber")).unwrap();
+    assert!(
+        env.windows(2).any(|w| w[1] == 0x80 && w[0] & 0x20 != 0),
+        "openssl -stream writes BER"
+    );
+    assert_eq!(open_envelope(&env, &ras, DES_OK).expect("openssl BER"), csr);
+
+    // A tampered BER message still fails the signature, and broken BER is refused.
+    let mut bad = ber.clone();
+    let at = bad.len() - 40;
+    bad[at] ^= 1;
+    assert!(parse_request(&bad).is_err());
+    assert!(parse_request(&ber[..ber.len() - 2]).is_err());
+    assert!(parse_request(&[0x30, 0x80, 0x04, 0x80, 0x00, 0x00]).is_err());
+}
