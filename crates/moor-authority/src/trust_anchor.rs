@@ -83,7 +83,8 @@ pub struct CreatedHierarchy {
     pub intermediate: IssuerRecord,
 }
 
-fn fingerprint(der: &[u8]) -> String {
+/// SHA-256 of `der`, hex (a certificate's fingerprint).
+pub(crate) fn fingerprint(der: &[u8]) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref())
 }
 

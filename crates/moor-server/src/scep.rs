@@ -87,16 +87,15 @@ async fn answer(
             "SCEP is not enabled ([scep] enabled)",
         );
     };
-    let Some(profile) = scep.profile(label) else {
+    let Some((profile, explicit)) = scep.profile(label) else {
         return text(
             StatusCode::NOT_FOUND,
             format!("no SCEP profile {:?}", label.unwrap_or_default()),
         );
     };
-    let explicit = label.is_some_and(|l| l != "pkiclient.exe");
     let operation = q.get("operation").map(String::as_str).unwrap_or_default();
     match operation {
-        "GetCACaps" => text(StatusCode::OK, moor_authority::scep::ca_caps().trim_end()),
+        "GetCACaps" => text(StatusCode::OK, moor_core::scep::CA_CAPS.trim_end()),
         "GetCACert" => match scep.ca_certs(profile).await {
             Ok(der) => binary("application/x-x509-ca-ra-cert", der),
             Err(e) => {

@@ -58,12 +58,13 @@ impl ScepService {
         })
     }
 
-    /// The profile of a request path: `None` is the default profile; `Err` for an
-    /// unknown one (`pkiclient.exe`, the path some clients append, means the default).
-    pub fn profile<'a>(&'a self, label: Option<&'a str>) -> Option<&'a str> {
+    /// The profile of a request path and whether the path named it: no label (or
+    /// `pkiclient.exe`, the path some clients append) is the default profile, not named;
+    /// `None` for an unknown profile.
+    pub fn profile<'a>(&'a self, label: Option<&'a str>) -> Option<(&'a str, bool)> {
         match label {
-            None | Some("pkiclient.exe") => Some(self.config.default_profile.as_str()),
-            Some(p) if p.len() <= 64 && self.auth.profiles().contains_key(p) => Some(p),
+            None | Some("pkiclient.exe") => Some((self.config.default_profile.as_str(), false)),
+            Some(p) if p.len() <= 64 && self.auth.profiles().contains_key(p) => Some((p, true)),
             Some(_) => None,
         }
     }
@@ -246,9 +247,4 @@ impl From<AuthorityError> for Failure {
             other => Failure::Client(FailInfo::BadRequest, other.to_string()),
         }
     }
-}
-
-/// The GetCACaps answer.
-pub fn ca_caps() -> &'static str {
-    fmt::CA_CAPS
 }

@@ -180,10 +180,7 @@ async fn open(row: ScepRaKey, pass: &Passphrase) -> Result<Ra, AuthorityError> {
             ))
         })?;
         if crate::trust_anchor::spki_sha256_of_cert(&row.cert_der)
-            != Some(hex::encode(aws_lc_rs::digest::digest(
-                &aws_lc_rs::digest::SHA256,
-                &signer.spki_der(),
-            )))
+            != Some(crate::trust_anchor::fingerprint(&signer.spki_der()))
         {
             return Err(AuthorityError::Internal(format!(
                 "SCEP RA key of {} period {} does not match its certificate",
@@ -260,12 +257,11 @@ async fn make(
     .await
     .map_err(|e| AuthorityError::Internal(e.to_string()))??;
 
-    let sha256 = |d: &[u8]| hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, d));
     let ts = now.unix_timestamp();
     let subject = format!("CN={common_name}");
     let not_before = (now - moor_core::template::BACKDATE).unix_timestamp();
     let not_after = not_after.unix_timestamp();
-    let fingerprint = sha256(&cert_der);
+    let fingerprint = crate::trust_anchor::fingerprint(&cert_der);
     auth.store()
         .record_issuance(
             NewCertificate {
@@ -279,7 +275,7 @@ async fn make(
                 requester: RA_REQUESTER.into(),
                 key_algorithm: KeyAlgorithm::Rsa2048.name().into(),
                 fingerprint: fingerprint.clone(),
-                spki_sha256: sha256(&spki),
+                spki_sha256: crate::trust_anchor::fingerprint(&spki),
                 der: cert_der.clone(),
                 created_at: ts,
             },

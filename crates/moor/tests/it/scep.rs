@@ -52,6 +52,17 @@ fn x509(dir: &Path, pem: &str, args: &[&str]) -> String {
     text
 }
 
+/// The SHA-256 fingerprint of a PEM certificate as openssl prints it (what
+/// `scepclient -ca-fingerprint` takes).
+fn sha256_fingerprint(dir: &Path, pem: &str) -> String {
+    let text = x509(dir, pem, &["-fingerprint", "-sha256"]);
+    text.trim()
+        .rsplit('=')
+        .next()
+        .expect("fingerprint")
+        .to_string()
+}
+
 /// Run scepclient in its own directory (it keeps csr.pem / self.pem beside the key).
 fn scepclient(dir: &Path, url: &str, challenge: Option<&str>, cn: &str, fp: &str) -> (i32, String) {
     std::fs::create_dir_all(dir).expect("dir");
@@ -133,13 +144,7 @@ async fn scep_with_micromdm_scepclient() {
     // The same RA on the next call (stored, not made again).
     let (_, _, again) = curl(dir, &scep_url(&server, "/scep?operation=GetCACert"), &[]);
     assert_eq!(pkcs7_certs(dir, &again)[0], cas[0]);
-    let fp = x509(dir, &cas[0], &["-fingerprint", "-sha256"]);
-    let fp = fp
-        .trim()
-        .rsplit('=')
-        .next()
-        .expect("fingerprint")
-        .to_string();
+    let fp = sha256_fingerprint(dir, &cas[0]);
     let url = scep_url(&server, "/scep");
 
     // A forged challenge: refused with badRequest, nothing written.
@@ -292,13 +297,7 @@ async fn scep_refuses_single_des_by_default() {
     let dir = work.path();
     let (_, _, body) = curl(dir, &scep_url(&server, "/scep?operation=GetCACert"), &[]);
     let cas = pkcs7_certs(dir, &body);
-    let fp = x509(dir, &cas[0], &["-fingerprint", "-sha256"]);
-    let fp = fp
-        .trim()
-        .rsplit('=')
-        .next()
-        .expect("fingerprint")
-        .to_string();
+    let fp = sha256_fingerprint(dir, &cas[0]);
     let tok = token(&home, "dev2", "1");
     // scepclient 2.1.0 encrypts with single DES whatever GetCACaps says: badAlg.
     let (code, out) = scepclient(
@@ -355,13 +354,7 @@ async fn scep_ra_is_shared_by_two_nodes_on_postgres() {
     }
     assert!(ras.iter().all(|r| *r == ras[0]), "one RA for both nodes");
 
-    let fp = x509(dir, &ras[0], &["-fingerprint", "-sha256"]);
-    let fp = fp
-        .trim()
-        .rsplit('=')
-        .next()
-        .expect("fingerprint")
-        .to_string();
+    let fp = sha256_fingerprint(dir, &ras[0]);
     for (i, node) in [&na, &nb].into_iter().enumerate() {
         let name = format!("node{i}-dev");
         let tok = token(&a, &name, "1");
