@@ -12,6 +12,7 @@ pub mod algorithm;
 pub mod clock;
 pub mod crl;
 pub mod csr;
+pub mod discovery;
 pub mod identifier;
 pub mod jwt;
 pub mod limits;

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod output;
+mod scan;
 mod wiring;
 
 use clap::Parser;

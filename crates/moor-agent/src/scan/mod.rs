@@ -13,10 +13,8 @@ pub mod tls;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+pub use moor_core::discovery::{CertInfo, ScanResult};
 pub use targets::{Endpoint, Target, TargetHost, expand, parse_ports, parse_targets};
-pub use tls::CertInfo;
 
 /// At most this many handshakes at once.
 pub const MAX_CONCURRENCY: usize = 4_096;
@@ -43,25 +41,6 @@ pub enum ScanError {
     /// Another bad option (SNI, timeout, concurrency).
     #[error("{0}")]
     BadOption(String),
-}
-
-/// What one endpoint presented: the inventory ingests these.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ScanResult {
-    /// The IP address connected to (the host name when it did not resolve).
-    pub address: String,
-    /// The TCP port.
-    pub port: u16,
-    /// The server name sent (SNI), if any.
-    pub sni: Option<String>,
-    /// Whether the TCP connection was established.
-    pub reachable: bool,
-    /// Why the scan of this endpoint failed (connection, timeout, handshake), if it did.
-    pub error: Option<String>,
-    /// The negotiated protocol (`TLSv1.2`, `TLSv1.3`), when the handshake got that far.
-    pub tls_version: Option<String>,
-    /// The chain the server sent, leaf first (recorded even when the handshake then failed).
-    pub chain: Vec<CertInfo>,
 }
 
 /// How to scan.
