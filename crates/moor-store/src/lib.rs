@@ -11,6 +11,7 @@ mod acme;
 mod audit;
 mod enrollment;
 mod error;
+pub mod inventory;
 pub mod postgres;
 mod records;
 mod rows;
@@ -24,6 +25,7 @@ pub use acme::{
 pub use audit::{AuditFailure, AuditVerification, GENESIS_HASH, audit_entry_hash, verify_run};
 pub use enrollment::{BootstrapToken, EnrollmentStore, ScepRaKey};
 pub use error::StoreError;
+pub use inventory::InventoryStore;
 pub use records::*;
 
 use std::path::Path;
@@ -282,4 +284,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Enrollment credentials (bootstrap tokens) in the same database.
     fn enrollment(&self) -> &dyn EnrollmentStore;
+
+    /// The inventory (issued and discovered certificates, locations, findings, alerts).
+    fn inventory(&self) -> &dyn inventory::InventoryStore;
 }

@@ -13,6 +13,7 @@
 
 mod acme;
 mod enrollment;
+mod inventory;
 mod writer;
 
 use std::borrow::Cow;
@@ -139,6 +140,13 @@ fn migrator() -> Migrator {
             Cow::Borrowed("scep ra keys"),
             MigrationType::Simple,
             include_str!("../migrations/sqlite/0008_scep_ra_keys.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            9,
+            Cow::Borrowed("inventory"),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0009_inventory.sql").into_sql_str(),
             false,
         ),
     ];
@@ -666,6 +674,10 @@ impl Store for SqliteStore {
     }
 
     fn acme(&self) -> &dyn AcmeStore {
+        self
+    }
+
+    fn inventory(&self) -> &dyn crate::inventory::InventoryStore {
         self
     }
 

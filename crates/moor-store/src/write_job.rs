@@ -53,6 +53,8 @@ pub(crate) enum Op {
     Acme(Box<AcmeWrite>),
     /// An audited enrollment change (bootstrap tokens).
     Enrollment(Box<crate::enrollment::EnrollmentWrite>),
+    /// An inventory change (reports, owners and labels audited; alerts not).
+    Inventory(Box<crate::inventory::InventoryWrite>),
 }
 
 /// What a committed job answers.
@@ -61,6 +63,8 @@ pub(crate) enum Done {
     Number(i64),
     Audit(AuditEntry),
     Certificate(Box<CertificateRecord>),
+    /// A serialised answer (JSON).
+    Json(String),
 }
 
 /// The audit chain's last (seq, hash).

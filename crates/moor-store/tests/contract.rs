@@ -23,6 +23,8 @@ mod certificates;
 mod enrollment;
 #[path = "contract/fixtures.rs"]
 mod fixtures;
+#[path = "contract/inventory.rs"]
+mod inventory;
 #[path = "contract/nodes.rs"]
 mod nodes;
 #[path = "contract/revocation.rs"]
@@ -108,5 +110,12 @@ contract! {
     enrollment: [
         bootstrap_tokens_are_used_once_per_use_across_two_stores,
         scep_ra_keys_race_to_one_per_period,
+    ],
+    inventory: [
+        issued_certificates_enter_and_follow_revocation_and_renewal,
+        reports_record_locations_and_mark_what_is_gone,
+        searches_by_label_owner_expiry_and_page_every_match_once,
+        findings_select_their_candidates,
+        alerts_are_raised_once_and_deliveries_retried,
     ],
 }

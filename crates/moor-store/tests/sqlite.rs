@@ -1154,7 +1154,8 @@ async fn everything_survives_reopen_and_migrations_are_idempotent() {
             (5, 1),
             (6, 1),
             (7, 1),
-            (8, 1)
+            (8, 1),
+            (9, 1)
         ]
     );
     assert_eq!(first.2, "wal");

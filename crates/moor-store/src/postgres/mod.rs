@@ -12,6 +12,7 @@
 
 mod acme;
 mod enrollment;
+mod inventory;
 mod writer;
 
 use std::borrow::Cow;
@@ -73,6 +74,13 @@ pub fn migrator() -> Migrator {
             Cow::Borrowed("scep ra keys"),
             MigrationType::Simple,
             include_str!("../../migrations/postgres/0004_scep_ra_keys.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            5,
+            Cow::Borrowed("inventory"),
+            MigrationType::Simple,
+            include_str!("../../migrations/postgres/0005_inventory.sql").into_sql_str(),
             false,
         ),
     ])
@@ -568,6 +576,10 @@ impl Store for PostgresStore {
     }
 
     fn acme(&self) -> &dyn AcmeStore {
+        self
+    }
+
+    fn inventory(&self) -> &dyn crate::inventory::InventoryStore {
         self
     }
 

@@ -466,6 +466,13 @@ async fn apply(conn: &mut PgConnection, head: &Head, op: &Op) -> Result<(Done, H
             }
             (done, write.audit())
         }
+        Op::Inventory(write) => {
+            let (done, changed) = super::inventory::apply(conn, write).await?;
+            match write.audit() {
+                Some(audit) if changed => (done, audit),
+                _ => return Ok((done, head.clone())),
+            }
+        }
         Op::Acme(write) => {
             let (done, changed) = super::acme::apply(conn, write).await?;
             match write.audit() {

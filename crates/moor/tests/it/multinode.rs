@@ -297,8 +297,8 @@ fn migrate_reports_the_schema_on_both_backends_and_a_bad_database_is_a_clear_err
     // SQLite: a new home's file is created and brought to the newest schema.
     let home = Home::new(None);
     let v = home.moor_json(&["migrate"]);
-    assert_eq!(v["migrations"], json!([1, 2, 3, 4, 5, 6, 7, 8]), "{v}");
-    assert_eq!(v["schema_version"], 8);
+    assert_eq!(v["migrations"], json!([1, 2, 3, 4, 5, 6, 7, 8, 9]), "{v}");
+    assert_eq!(v["schema_version"], 9);
     assert!(
         v["database"].as_str().expect("db").starts_with("sqlite "),
         "{v}"
@@ -310,7 +310,7 @@ fn migrate_reports_the_schema_on_both_backends_and_a_bad_database_is_a_clear_err
     let url = fresh_postgres_database();
     let with_password = url.replacen("postgres@", "postgres:s3cret-pw@", 1);
     let v = home.moor_json(&["--database", &with_password, "migrate"]);
-    assert_eq!(v["migrations"], json!([1, 2, 3, 4]), "{v}");
+    assert_eq!(v["migrations"], json!([1, 2, 3, 4, 5]), "{v}");
     let shown = v["database"].as_str().expect("db");
     assert!(shown.starts_with("postgres://postgres@"), "{shown}");
     assert!(!shown.contains("s3cret"), "{shown}");

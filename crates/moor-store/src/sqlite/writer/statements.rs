@@ -129,6 +129,13 @@ pub(super) async fn apply(
             }
             (done, write.audit())
         }
+        Op::Inventory(write) => {
+            let (done, changed) = super::super::inventory::apply(conn, write).await?;
+            match write.audit() {
+                Some(audit) if changed => (done, audit),
+                _ => return Ok((done, head.clone())),
+            }
+        }
         Op::Acme(write) => {
             let (done, changed) = super::super::acme::apply(conn, write).await?;
             match write.audit() {
