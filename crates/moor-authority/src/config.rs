@@ -38,6 +38,89 @@ pub struct Config {
     pub oidc: BTreeMap<String, OidcProvider>,
     /// SCEP (RFC 8894) at `/scep` and `/scep/{profile}`, on both listeners.
     pub scep: ScepConfig,
+    /// The inventory: expiry thresholds and orphan detection.
+    pub inventory: InventoryConfig,
+    /// Alert rules over findings, delivered to webhooks and the log.
+    pub alerts: AlertsConfig,
+}
+
+/// `[inventory]`: how findings are judged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InventoryConfig {
+    /// A certificate is `expiring` this many days before its end, unless a threshold of
+    /// one of its labels says otherwise.
+    pub expiring_days: u32,
+    /// Per-label thresholds (`[[inventory.thresholds]] label = "env=prod"  days = 45`);
+    /// the first that matches an item's labels applies.
+    pub thresholds: Vec<ExpiryThreshold>,
+    /// An issued certificate no scan has seen deployed this long after its issuance is
+    /// an orphan (`7d`; `0s` at once).
+    pub orphan_after: String,
+}
+
+/// One per-label expiry threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpiryThreshold {
+    /// `name=value`.
+    pub label: String,
+    pub days: u32,
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        InventoryConfig {
+            expiring_days: 30,
+            thresholds: Vec::new(),
+            orphan_after: "7d".into(),
+        }
+    }
+}
+
+/// `[alerts]`: rules over findings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// How often findings are evaluated and due deliveries attempted (`60s`).
+    pub interval: String,
+    /// Attempts per delivery before it is given up (backoff doubles from 1 s, at most 1 h).
+    pub max_attempts: u32,
+    /// The rules (`[[alerts.rules]]`).
+    pub rules: Vec<AlertRule>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            interval: "60s".into(),
+            max_attempts: 8,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// One alert rule: which findings, delivered where. Each (rule, finding, item) alerts once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    pub name: String,
+    /// Finding kinds (`expiring`, `expired-served`, …); empty: every kind.
+    #[serde(default)]
+    pub findings: Vec<String>,
+    /// Only items carrying all these labels (`name=value`).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Webhook URLs (JSON POST; https, or http to loopback).
+    #[serde(default)]
+    pub webhooks: Vec<String>,
+    /// Also write each alert to the log (default true).
+    #[serde(default = "yes")]
+    pub log: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[scep]`: the SCEP server.
@@ -191,6 +274,8 @@ impl Default for Config {
             acme: AcmeConfig::default(),
             scep: ScepConfig::default(),
             oidc: BTreeMap::new(),
+            inventory: InventoryConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct AppState {
     pub oidc: Option<Arc<moor_authority::provisioner::oidc::OidcProvisioners>>,
     /// The SCEP server, when enabled.
     pub scep: Option<Arc<moor_authority::scep::ScepService>>,
+    /// The inventory (search, reports, findings, group actions, the dashboard).
+    pub inventory: Option<Arc<moor_authority::inventory::InventoryService>>,
 }
 
 /// The public read-only endpoints alone, for the plain-HTTP listener
@@ -57,6 +59,7 @@ pub fn public_app(
         acme: None,
         oidc: None,
         scep,
+        inventory: None,
     };
     public_routes()
         .layer(axum::extract::DefaultBodyLimit::max(
@@ -75,7 +78,7 @@ pub fn app(authority: Arc<Authority>) -> Router {
 
 /// The whole HTTP application with the ACME server (`/acme/{profile}/…`) when `acme` is set.
 pub fn app_with_acme(authority: Arc<Authority>, acme: Option<Arc<AcmeService>>) -> Router {
-    app_with(authority, acme, None, None)
+    app_with(authority, acme, None, None, None)
 }
 
 /// The whole HTTP application with ACME, the OIDC provisioners and SCEP when given.
@@ -84,13 +87,22 @@ pub fn app_with(
     acme: Option<Arc<AcmeService>>,
     oidc: Option<Arc<moor_authority::provisioner::oidc::OidcProvisioners>>,
     scep: Option<Arc<moor_authority::scep::ScepService>>,
+    inventory: Option<Arc<moor_authority::inventory::InventoryService>>,
 ) -> Router {
     let state = AppState {
         authority,
         acme,
         oidc,
         scep,
+        inventory,
     };
+    let reports = rest::report_routes()
+        .layer(axum::extract::DefaultBodyLimit::max(
+            rest::inventory::MAX_REPORT_BYTES,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            rest::inventory::MAX_REPORT_BYTES,
+        ));
     Router::new()
         .merge(public_routes())
         .merge(acme::routes())
@@ -102,6 +114,7 @@ pub fn app_with(
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             moor_core::limits::MAX_BODY_BYTES,
         ))
+        .merge(reports)
         .layer(axum::middleware::from_fn(oversize_as_document))
         .with_state(state)
 }

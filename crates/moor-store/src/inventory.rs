@@ -1024,6 +1024,21 @@ macro_rules! inventory_backend {
                     .rows_affected();
                     ack.gone += (gone + gone_keys) as i64;
                 }
+                // A file that could not be read this time proves nothing: what it held
+                // stays as it was.
+                for s in report.sightings.iter().filter(|s| s.kind == "file" && !s.authoritative) {
+                    let kept = sqlx::query(
+                        "UPDATE inventory_locations SET gone_at = NULL WHERE kind = 'file' \
+                         AND host = $1 AND endpoint = $2 AND gone_at = $3",
+                    )
+                    .bind(&s.host)
+                    .bind(&s.endpoint)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    ack.gone -= kept as i64;
+                }
             }
             Ok(ack)
         }

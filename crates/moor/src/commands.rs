@@ -284,7 +284,16 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
         ))
     };
     moor_authority::acme::nonce::spawn_purge(&auth);
-    let app = moor_server::app_with(auth.clone(), acme, oidc, scep);
+    let inventory = Arc::new(
+        moor_authority::inventory::InventoryService::new(
+            auth.clone(),
+            env.config.inventory.clone(),
+            env.config.alerts.clone(),
+        )
+        .map_err(anyhow::Error::msg)?,
+    );
+    println!("  Inventory:    {url}/api/v1/inventory  (moor scan … --report-to {url})");
+    let app = moor_server::app_with(auth.clone(), acme, oidc, scep, Some(inventory));
     let http_task = async move {
         match http {
             Some(l) => axum::serve(l, public).await,

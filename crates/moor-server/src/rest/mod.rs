@@ -9,6 +9,7 @@ mod acme;
 mod auth;
 mod certificates;
 mod enrollment;
+pub(crate) mod inventory;
 mod issuers;
 
 use axum::Router;
@@ -36,4 +37,19 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/bootstrap-tokens/{id}/revoke", post(enrollment::revoke))
         .route("/acme/eab", post(acme::create_eab))
         .route("/acme/renewal-overrides", post(acme::override_renewal))
+        .route("/inventory", get(inventory::search))
+        .route("/inventory/overview", get(inventory::overview))
+        .route("/inventory/actions", post(inventory::action))
+        .route(
+            "/inventory/{fingerprint}",
+            get(inventory::show).patch(inventory::update),
+        )
+        .route("/findings", get(inventory::findings))
+        .route("/alerts/deliveries", get(inventory::deliveries))
+}
+
+/// `POST /api/v1/inventory/reports`, apart: its body may be up to
+/// [`inventory::MAX_REPORT_BYTES`], not the API's usual limit.
+pub(crate) fn report_routes() -> Router<AppState> {
+    Router::new().route("/api/v1/inventory/reports", post(inventory::report))
 }
