@@ -724,12 +724,20 @@ pub(crate) fn finding_sql(kind: FindingKind, p: &FindingParams, sql: &mut Sql) -
             format!(
                 "i.kind = 'x509' AND i.source NOT IN ('discovered', 'internal') \
                  AND i.revoked_at IS NULL AND i.superseded_by IS NULL AND i.not_after >= {n} \
-                 AND i.created_at < {c} AND NOT EXISTS (SELECT 1 FROM inventory_locations l \
+                 AND i.created_at <= {c} AND NOT EXISTS (SELECT 1 FROM inventory_locations l \
                  WHERE l.inventory_id = i.id)"
             )
         }
         FindingKind::KeyFileReadable => return None,
     })
+}
+
+/// A random mark for the places one report saw (never 0, the column's default).
+pub(crate) fn report_mark() -> Result<i64, StoreError> {
+    let mut b = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut b)
+        .map_err(|_| StoreError::Corrupt("the system random generator failed".into()))?;
+    Ok(i64::from_le_bytes(b) | 1)
 }
 
 /// Check an update's bounds before it reaches the database.
@@ -930,6 +938,8 @@ macro_rules! inventory_backend {
             report: &InventoryReport,
         ) -> Result<ReportAck, StoreError> {
             let now = report.now;
+            // What this report saw carries its mark; the rest of a place it covers is gone.
+            let mark = $crate::inventory::report_mark()?;
             let mut ack = ReportAck::default();
             for s in &report.sightings {
                 let mut ids = Vec::with_capacity(s.items.len());
@@ -943,9 +953,10 @@ macro_rules! inventory_backend {
                     ids.push(id);
                     sqlx::query(
                         "INSERT INTO inventory_locations (inventory_id, kind, host, endpoint, sni, \
-                         first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                         first_seen, last_seen, seen_mark) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
                          ON CONFLICT (kind, host, endpoint, sni, inventory_id) \
-                         DO UPDATE SET last_seen = excluded.last_seen, gone_at = NULL",
+                         DO UPDATE SET last_seen = excluded.last_seen, gone_at = NULL, \
+                         seen_mark = excluded.seen_mark",
                     )
                     .bind(id)
                     .bind(&s.kind)
@@ -953,6 +964,7 @@ macro_rules! inventory_backend {
                     .bind(&s.endpoint)
                     .bind(&s.sni)
                     .bind(now)
+                    .bind(mark)
                     .execute(&mut *conn)
                     .await?;
                     ack.locations += 1;
@@ -961,13 +973,14 @@ macro_rules! inventory_backend {
                     // What was here before and is not now.
                     let gone = sqlx::query(
                         "UPDATE inventory_locations SET gone_at = $5 WHERE kind = $1 AND host = $2 \
-                         AND endpoint = $3 AND sni = $4 AND gone_at IS NULL AND last_seen < $5",
+                         AND endpoint = $3 AND sni = $4 AND gone_at IS NULL AND seen_mark <> $6",
                     )
                     .bind(&s.kind)
                     .bind(&s.host)
                     .bind(&s.endpoint)
                     .bind(&s.sni)
                     .bind(now)
+                    .bind(mark)
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
@@ -976,10 +989,10 @@ macro_rules! inventory_backend {
             }
             for (host, path, key_type, mode, uid) in &report.key_files {
                 sqlx::query(
-                    "INSERT INTO inventory_key_files (host, path, key_type, mode, uid, first_seen, last_seen) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (host, path) DO UPDATE SET \
+                    "INSERT INTO inventory_key_files (host, path, key_type, mode, uid, first_seen, last_seen, \
+                     seen_mark) VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (host, path) DO UPDATE SET \
                      key_type = excluded.key_type, mode = excluded.mode, uid = excluded.uid, \
-                     last_seen = excluded.last_seen, gone_at = NULL",
+                     last_seen = excluded.last_seen, gone_at = NULL, seen_mark = excluded.seen_mark",
                 )
                 .bind(host)
                 .bind(path)
@@ -987,6 +1000,7 @@ macro_rules! inventory_backend {
                 .bind(*mode)
                 .bind(*uid)
                 .bind(now)
+                .bind(mark)
                 .execute(&mut *conn)
                 .await?;
                 ack.key_files += 1;
@@ -998,7 +1012,7 @@ macro_rules! inventory_backend {
                     let hi = format!("{}0", root.trim_end_matches('/'));
                     let gone = sqlx::query(
                         "UPDATE inventory_locations SET gone_at = $2 WHERE kind = 'file' AND host = $1 \
-                         AND gone_at IS NULL AND last_seen < $2 \
+                         AND gone_at IS NULL AND seen_mark <> $6 \
                          AND (endpoint = $3 OR (endpoint >= $4 AND endpoint < $5))",
                     )
                     .bind(host)
@@ -1006,12 +1020,13 @@ macro_rules! inventory_backend {
                     .bind(root)
                     .bind(&lo)
                     .bind(&hi)
+                    .bind(mark)
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();
                     let gone_keys = sqlx::query(
                         "UPDATE inventory_key_files SET gone_at = $2 WHERE host = $1 \
-                         AND gone_at IS NULL AND last_seen < $2 \
+                         AND gone_at IS NULL AND seen_mark <> $6 \
                          AND (path = $3 OR (path >= $4 AND path < $5))",
                     )
                     .bind(host)
@@ -1019,6 +1034,7 @@ macro_rules! inventory_backend {
                     .bind(root)
                     .bind(&lo)
                     .bind(&hi)
+                    .bind(mark)
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();

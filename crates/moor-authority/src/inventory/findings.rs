@@ -38,6 +38,25 @@ pub struct Finding {
     pub action: String,
 }
 
+/// Parse a comma-separated list of finding kinds (empty: none given).
+pub fn parse_kinds(s: Option<&str>) -> Result<Vec<FindingKind>, AuthorityError> {
+    let mut kinds = Vec::new();
+    for k in s
+        .unwrap_or("")
+        .split(',')
+        .filter(|k| !k.is_empty())
+        .take(16)
+    {
+        kinds.push(FindingKind::parse(k.trim()).ok_or_else(|| {
+            AuthorityError::BadRequest(format!(
+                "unknown finding {:?}",
+                k.chars().take(40).collect::<String>()
+            ))
+        })?);
+    }
+    Ok(kinds)
+}
+
 fn date(ts: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ts)
         .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))

@@ -12,6 +12,7 @@
 
 pub mod actions;
 pub mod alerts;
+pub mod export;
 pub mod findings;
 mod ingest;
 

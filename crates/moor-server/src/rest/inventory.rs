@@ -15,10 +15,10 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use moor_authority::inventory::InventoryService;
 use moor_authority::inventory::actions::GroupAction;
+use moor_authority::inventory::{InventoryService, export};
 use moor_core::discovery::Report;
-use moor_store::inventory::{FindingKind, InventoryItem, ItemUpdate};
+use moor_store::inventory::ItemUpdate;
 use serde::Deserialize;
 
 use super::Admin;
@@ -78,7 +78,7 @@ pub(crate) async fn search(
             Ok(Json(page).into_response())
         }
         "csv" => {
-            let mut out = String::from(CSV_HEADER);
+            let mut out = String::from(export::CSV_HEADER);
             let mut after = q.after;
             let mut rows = 0usize;
             let mut truncated = false;
@@ -89,7 +89,7 @@ pub(crate) async fn search(
                         truncated = true;
                         break;
                     }
-                    csv_row(&mut out, item, inv);
+                    export::csv_row(&mut out, item, inv);
                     rows += 1;
                 }
                 match page.next {
@@ -124,57 +124,6 @@ pub(crate) async fn search(
             ),
         )),
     }
-}
-
-const CSV_HEADER: &str = "fingerprint,kind,source,status,subject,sans,issuer,serial,key_algorithm,signature_algorithm,not_before,not_after,owner,team,labels,first_seen,last_seen\r\n";
-
-/// One CSV field: quoted when needed, and a leading `= + - @` defused (spreadsheet
-/// formula injection).
-fn csv_field(out: &mut String, v: &str) {
-    let defuse = v.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if defuse || v.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        if defuse {
-            out.push('\'');
-        }
-        out.push_str(&v.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(v);
-    }
-}
-
-fn csv_row(out: &mut String, i: &InventoryItem, inv: &InventoryService) {
-    let now = inv.now();
-    let status = i.status_at(now, inv.threshold_of(i)).as_str();
-    let labels: Vec<String> = i.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let opt = |v: Option<i64>| v.map(|t| t.to_string()).unwrap_or_default();
-    let fields: [&str; 17] = [
-        &i.fingerprint,
-        &i.kind,
-        &i.source,
-        status,
-        &i.subject,
-        &i.sans.join(" "),
-        &i.issuer,
-        &i.serial_hex,
-        &i.key_algorithm,
-        &i.signature_algorithm,
-        &i.not_before.to_string(),
-        &i.not_after.to_string(),
-        i.owner.as_deref().unwrap_or(""),
-        i.team.as_deref().unwrap_or(""),
-        &labels.join(" "),
-        &opt(i.first_seen),
-        &opt(i.last_seen),
-    ];
-    for (n, f) in fields.iter().enumerate() {
-        if n > 0 {
-            out.push(',');
-        }
-        csv_field(out, f);
-    }
-    out.push_str("\r\n");
 }
 
 pub(crate) async fn overview(
@@ -262,8 +211,12 @@ pub fn parse_update(
 #[serde(deny_unknown_fields)]
 pub(crate) struct ActionBody {
     query: String,
-    #[serde(flatten)]
-    action: GroupAction,
+    /// `revoke` or `renew`.
+    action: String,
+    /// For `revoke`: the RFC 5280 reason code (default 0).
+    reason: Option<i32>,
+    /// For `renew`: how long the renewal window stays open (default 1 day).
+    window_secs: Option<i64>,
     /// Default true: nothing happens unless `dry_run: false` is sent.
     #[serde(default = "yes")]
     dry_run: bool,
@@ -281,8 +234,22 @@ pub(crate) async fn action(
     body: Result<Json<ActionBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(b) = body.map_err(json_error)?;
+    let action = match (b.action.as_str(), b.reason, b.window_secs) {
+        ("revoke", reason, None) => GroupAction::Revoke {
+            reason: reason.unwrap_or(0),
+        },
+        ("renew", None, window) => GroupAction::Renew {
+            window_secs: window.unwrap_or(86_400),
+        },
+        _ => {
+            return Err(ApiError::bad_request(
+                "malformed",
+                "action is revoke (with an optional reason) or renew (with an optional window_secs)",
+            ));
+        }
+    };
     let r = service(&s)?
-        .group_action(&who, &b.query, b.action, b.dry_run, b.expect, |_, _| {})
+        .group_action(&who, &b.query, action, b.dry_run, b.expect, |_, _| {})
         .await?;
     Ok(Json(r).into_response())
 }
@@ -295,34 +262,12 @@ pub(crate) struct FindingsQuery {
     limit: Option<usize>,
 }
 
-/// Parse a comma-separated list of finding kinds.
-pub fn parse_kinds(s: Option<&str>) -> Result<Vec<FindingKind>, ApiError> {
-    let mut kinds = Vec::new();
-    for k in s
-        .unwrap_or("")
-        .split(',')
-        .filter(|k| !k.is_empty())
-        .take(16)
-    {
-        kinds.push(FindingKind::parse(k).ok_or_else(|| {
-            ApiError::bad_request(
-                "malformed",
-                format!(
-                    "unknown finding {:?}",
-                    k.chars().take(40).collect::<String>()
-                ),
-            )
-        })?);
-    }
-    Ok(kinds)
-}
-
 pub(crate) async fn findings(
     State(s): State<AppState>,
     Admin(_): Admin,
     Query(q): Query<FindingsQuery>,
 ) -> Result<Response, ApiError> {
-    let kinds = parse_kinds(q.kind.as_deref())?;
+    let kinds = moor_authority::inventory::findings::parse_kinds(q.kind.as_deref())?;
     let f = service(&s)?
         .findings(&kinds, q.limit.unwrap_or(500))
         .await?;

@@ -87,6 +87,7 @@ CREATE TABLE inventory_locations (
     first_seen   BIGINT  NOT NULL,
     last_seen    BIGINT  NOT NULL,
     gone_at      BIGINT,                                  -- a later scan no longer found it
+    seen_mark    BIGINT  NOT NULL DEFAULT 0,              -- the report that last saw it
     CONSTRAINT inventory_locations_unique UNIQUE (kind, host, endpoint, sni, inventory_id)
 );
 CREATE INDEX inventory_locations_item     ON inventory_locations (inventory_id);
@@ -103,6 +104,7 @@ CREATE TABLE inventory_key_files (
     first_seen    BIGINT  NOT NULL,
     last_seen     BIGINT  NOT NULL,
     gone_at       BIGINT,
+    seen_mark     BIGINT  NOT NULL DEFAULT 0,
     PRIMARY KEY (host, path)
 );
 
