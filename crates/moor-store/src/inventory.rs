@@ -1043,13 +1043,19 @@ macro_rules! inventory_backend {
                 // A file that could not be read this time proves nothing: what it held
                 // stays as it was.
                 for s in report.sightings.iter().filter(|s| s.kind == "file" && !s.authoritative) {
+                    // (A directory that could not be read: everything below it too.)
+                    let below = format!("{}/", s.endpoint.trim_end_matches('/'));
+                    let end = format!("{}0", s.endpoint.trim_end_matches('/'));
                     let kept = sqlx::query(
                         "UPDATE inventory_locations SET gone_at = NULL WHERE kind = 'file' \
-                         AND host = $1 AND endpoint = $2 AND gone_at = $3",
+                         AND host = $1 AND gone_at = $3 \
+                         AND (endpoint = $2 OR (endpoint >= $4 AND endpoint < $5))",
                     )
                     .bind(&s.host)
                     .bind(&s.endpoint)
                     .bind(now)
+                    .bind(&below)
+                    .bind(&end)
                     .execute(&mut *conn)
                     .await?
                     .rows_affected();

@@ -54,6 +54,9 @@ pub enum Command {
     Certs(CertsCommand),
     /// Revoke a certificate.
     Revoke(RevokeArgs),
+    /// What in the inventory needs attention: expiring, expired or revoked but served,
+    /// weak keys, orphans, readable private keys, …
+    Findings(FindingsArgs),
     /// Certificate authorities (issuers).
     #[command(subcommand)]
     Ca(CaCommand),
@@ -81,6 +84,9 @@ pub enum Command {
 pub enum ScanCommand {
     /// Connect to TLS endpoints and record every certificate chain they present.
     Tls(ScanTlsArgs),
+    /// Walk paths for certificates (PEM, DER, PKCS#7, PKCS#12), OpenSSH keys and
+    /// certificates, and private-key files (their mode and owner, never their content).
+    Files(ScanFilesArgs),
 }
 
 #[derive(Args, Debug)]
@@ -101,6 +107,38 @@ pub struct ScanTlsArgs {
     /// Time for each endpoint's connection and handshake together (`5s`, `500ms`, `1m`).
     #[arg(long, default_value = "5s")]
     pub timeout: String,
+    #[command(flatten)]
+    pub report: ScanReportArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ScanFilesArgs {
+    /// Files or directories (walked recursively; symlinked directories are not followed).
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Stop after this many files.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_files: usize,
+    /// The host name recorded in a report (default: this machine's).
+    #[arg(long)]
+    pub host: Option<String>,
+    #[command(flatten)]
+    pub report: ScanReportArgs,
+}
+
+/// Where a scan reports to, instead of printing its results.
+#[derive(Args, Debug)]
+pub struct ScanReportArgs {
+    /// Send the results to this Mooring server's inventory (`https://ca:8443`) and print
+    /// its answer.
+    #[arg(long, value_name = "URL")]
+    pub report_to: Option<String>,
+    /// An admin API token for --report-to.
+    #[arg(long, env = "MOOR_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The roots to trust for --report-to (the server's `roots.pem`).
+    #[arg(long, value_name = "PATH")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -224,6 +262,89 @@ pub enum CertsCommand {
         #[arg(long)]
         pem: bool,
     },
+    /// Search the inventory (issued and discovered): `label:env=prod AND key.algorithm=rsa-2048`,
+    /// `expires<30d`, `location=10.0.0.5`, `san=www.example.com`, `status=expiring`, …
+    Search(SearchArgs),
+    /// One inventory item by fingerprint: fields, locations, PEM.
+    Item {
+        /// SHA-256 fingerprint (hex, colons allowed).
+        fingerprint: String,
+    },
+    /// Set the owner, team or labels of an inventory item.
+    Tag(TagArgs),
+    /// A group action over the items a query selects: a dry run unless --yes.
+    Act(ActArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// The query (terms joined by spaces or AND); empty: everything.
+    #[arg(default_value = "")]
+    pub query: String,
+    /// Continue after this cursor (printed after a page).
+    #[arg(long)]
+    pub after: Option<String>,
+    /// Items per page.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    /// Every page, not one (at most 100,000 items).
+    #[arg(long)]
+    pub all: bool,
+    /// CSV instead of the table (with --all: the whole result).
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// SHA-256 fingerprint (hex, colons allowed).
+    pub fingerprint: String,
+    /// The owner (a person or mailbox); `--owner ''` clears it.
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// The team; `--team ''` clears it.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Set a label (`--label env=prod`, repeatable); the others are kept.
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Remove a label by name (repeatable).
+    #[arg(long = "unlabel")]
+    pub unlabel: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ActArgs {
+    /// The query selecting the items.
+    pub query: String,
+    /// Revoke every selected certificate issued here.
+    #[arg(long, conflicts_with = "renew")]
+    pub revoke: bool,
+    /// Reason for --revoke (as `moor revoke --reason`).
+    #[arg(long, default_value = "unspecified")]
+    pub reason: String,
+    /// Open a renewal window now for every selected certificate (ARI; agents and ACME
+    /// clients renew within it).
+    #[arg(long)]
+    pub renew: bool,
+    /// How long the renewal window stays open.
+    #[arg(long, default_value = "1d")]
+    pub window: String,
+    /// Act (without it: the dry run, listing what would be done).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FindingsArgs {
+    /// Only these kinds (comma-separated): expiring, expired-served, revoked-served,
+    /// weak-key, weak-signature, shared-key, self-signed-leaf, unknown-issuer, orphan,
+    /// key-file-readable.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// At most this many of each kind.
+    #[arg(long, default_value_t = 500)]
+    pub limit: usize,
 }
 
 #[derive(Args, Debug)]

@@ -11,6 +11,7 @@ use moor_store::CertificateFilter;
 use serde::Serialize;
 
 use crate::cli::*;
+use crate::inventory_cmd;
 use crate::output::{print, rfc3339};
 use crate::wiring::{self, Env};
 
@@ -33,6 +34,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sign(a) => sign(&env, out, a).await,
         Command::Certs(CertsCommand::List(a)) => list(&env, out, a).await,
         Command::Certs(CertsCommand::Show { serial, pem }) => show(&env, out, &serial, pem).await,
+        Command::Certs(CertsCommand::Search(a)) => inventory_cmd::search(&env, out, a).await,
+        Command::Certs(CertsCommand::Item { fingerprint }) => {
+            inventory_cmd::item(&env, out, &fingerprint).await
+        }
+        Command::Certs(CertsCommand::Tag(a)) => inventory_cmd::tag(&env, out, a).await,
+        Command::Certs(CertsCommand::Act(a)) => inventory_cmd::act(&env, out, a).await,
+        Command::Findings(a) => inventory_cmd::findings(&env, out, a).await,
         Command::Revoke(a) => revoke(&env, out, a).await,
         Command::Ca(CaCommand::List) => ca_list(&env, out).await,
         Command::Ca(CaCommand::AddIssuer(a)) => add_issuer(&env, out, a).await,

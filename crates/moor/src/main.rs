@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod inventory_cmd;
 mod output;
 mod scan;
 mod wiring;

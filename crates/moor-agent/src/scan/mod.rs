@@ -2,18 +2,26 @@
 //!
 //! - `targets.rs` — parsing `--targets` and `--ports` and expanding them into endpoints;
 //! - `tls.rs` — one TLS handshake per endpoint that accepts and records any chain, and the
-//!   certificate details the inventory keeps.
+//!   certificate details the inventory keeps;
+//! - `files.rs` — walking paths for certificates, OpenSSH keys and private-key files
+//!   ([`scan_files`]), with `pkcs12.rs` reading what a PKCS#12 file holds;
+//! - `report.rs` — sending a [`Report`] to the server's inventory ([`post_report`]).
 //!
 //! [`scan_tls`] runs the handshakes with bounded concurrency; every endpoint gives one
 //! [`ScanResult`], failed or not: a scan never aborts because one host is unreachable.
 
+pub mod files;
+pub mod pkcs12;
+pub mod report;
 pub mod targets;
 pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use moor_core::discovery::{CertInfo, ScanResult};
+pub use files::{FileScan, FileScanOptions, scan_files};
+pub use moor_core::discovery::{CertInfo, FileResult, Report, ScanResult};
+pub use report::{ReportAck, ReportError, post_report};
 pub use targets::{Endpoint, Target, TargetHost, expand, parse_ports, parse_targets};
 
 /// At most this many handshakes at once.

@@ -176,18 +176,17 @@ pub(super) fn prepare(
                 i64::from(k.uid),
             ));
         }
-        // An unreadable file proves nothing about what it holds.
+        // An unreadable file (or directory) proves nothing about what it holds: its
+        // sighting keeps what was recorded there from being marked gone.
         let authoritative = f.error.is_none() || !items.is_empty();
-        if !items.is_empty() || authoritative {
-            out.sightings.push(Sighting {
-                kind: "file".into(),
-                host: host.clone(),
-                endpoint: f.path.clone(),
-                sni: String::new(),
-                items,
-                authoritative,
-            });
-        }
+        out.sightings.push(Sighting {
+            kind: "file".into(),
+            host: host.clone(),
+            endpoint: f.path.clone(),
+            sni: String::new(),
+            items,
+            authoritative,
+        });
     }
     if !report.file_roots.is_empty() {
         for r in &report.file_roots {

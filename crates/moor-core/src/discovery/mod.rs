@@ -9,6 +9,7 @@
 //! every certificate is described again from its bytes.
 
 pub mod describe;
+pub mod ssh;
 
 use serde::{Deserialize, Serialize};
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::harness::{Home, run, scratch, tool};
 
 /// An `openssl s_server`, killed when dropped.
-struct SServer(Child);
+pub(crate) struct SServer(Child);
 
 impl Drop for SServer {
     fn drop(&mut self) {
@@ -23,7 +23,7 @@ impl Drop for SServer {
 }
 
 /// A loopback port nothing listens on (bound, then released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -31,7 +31,7 @@ fn free_port() -> u16 {
 }
 
 /// `openssl s_server -www` with `cert`/`key` on 127.0.0.1:`port`, once it accepts.
-fn s_server(dir: &Path, name: &str, port: u16) -> SServer {
+pub(crate) fn s_server(dir: &Path, name: &str, port: u16) -> SServer {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
     let child = Command::new(tool("openssl"))
         .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-cert"])
@@ -60,7 +60,7 @@ fn s_server(dir: &Path, name: &str, port: u16) -> SServer {
 
 /// A self-signed certificate `name.pem` with key `name.key`; `wrapper` runs openssl
 /// (e.g. under faketime).
-fn self_signed(dir: &Path, name: &str, key: &[&str], days: &str, wrapper: &[&str]) {
+pub(crate) fn self_signed(dir: &Path, name: &str, key: &[&str], days: &str, wrapper: &[&str]) {
     let openssl = tool("openssl");
     let cert = dir.join(format!("{name}.pem")).display().to_string();
     let keyf = dir.join(format!("{name}.key")).display().to_string();
@@ -84,7 +84,7 @@ fn self_signed(dir: &Path, name: &str, key: &[&str], days: &str, wrapper: &[&str
 }
 
 /// `openssl x509 -fingerprint -sha256` of the first certificate in `pem`, lower-case hex.
-fn fingerprint(pem: &Path) -> String {
+pub(crate) fn fingerprint(pem: &Path) -> String {
     let (code, text) = run(
         &tool("openssl"),
         &[
