@@ -41,9 +41,9 @@ CREATE TABLE inventory (
 CREATE INDEX inventory_not_after ON inventory (not_after, id);
 CREATE INDEX inventory_serial    ON inventory (serial_hex);
 CREATE INDEX inventory_spki      ON inventory (spki_sha256);
-CREATE INDEX inventory_issuer    ON inventory (issuer);
-CREATE INDEX inventory_owner     ON inventory (owner) WHERE owner IS NOT NULL;
-CREATE INDEX inventory_team      ON inventory (team) WHERE team IS NOT NULL;
+CREATE INDEX inventory_issuer    ON inventory (issuer, id);
+CREATE INDEX inventory_owner     ON inventory (owner, id) WHERE owner IS NOT NULL;
+CREATE INDEX inventory_team      ON inventory (team, id) WHERE team IS NOT NULL;
 
 -- SAN search: the bare value (example.com, 10.0.0.1, a principal), lower case.
 CREATE TABLE inventory_sans (
