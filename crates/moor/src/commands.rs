@@ -300,6 +300,7 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
         )
         .map_err(anyhow::Error::msg)?,
     );
+    moor_authority::inventory::alerts::spawn(inventory.clone());
     println!("  Inventory:    {url}/api/v1/inventory  (moor scan … --report-to {url})");
     let app = moor_server::app_with(auth.clone(), acme, oidc, scep, Some(inventory));
     let http_task = async move {
