@@ -19,8 +19,15 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
 }
 
-/// `/metrics`: Prometheus text exposition (counters from the authority, CRL and issuer gauges).
-async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+/// `/metrics`: Prometheus text exposition (counters from the authority, CRL and issuer
+/// gauges). The inventory's series (per-certificate expiry with subject and owner, findings)
+/// name what the deployment holds: they are added only for a scrape with an admin bearer
+/// token (Prometheus `authorization` / `bearer_token_file`).
+async fn metrics(State(s): State<AppState>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let admin = match crate::rest::bearer(&headers) {
+        Some(token) => s.authority.authenticate_token(token).await.is_ok(),
+        None => false,
+    };
     let a = &s.authority;
     let mut out = String::new();
     a.metrics.render(&mut out);
@@ -82,7 +89,7 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
             Err(e) => tracing::warn!(error = %e, "metrics: expiring count failed"),
         }
     }
-    if let Some(inv) = &s.inventory {
+    if let Some(inv) = s.inventory.as_ref().filter(|_| admin) {
         certificate_expiry(inv, &mut out).await;
         findings(inv, &mut out).await;
     }

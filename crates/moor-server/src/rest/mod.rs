@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 
 use crate::AppState;
 pub use auth::Admin;
+pub(crate) use auth::bearer;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()

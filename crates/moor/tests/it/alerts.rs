@@ -253,10 +253,27 @@ webhooks = ["http://127.0.0.1:{port}/hook?token=s3cret"]
         "the webhook token was logged: {text}"
     );
 
-    // Prometheus: the certificate's expiry, by fingerprint, with its owner.
+    // Prometheus: without a token, no inventory series (they name what we hold) …
+    let anonymous = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(anonymous.contains("mooring_crl_builder"), "{anonymous}");
+    assert!(
+        !anonymous.contains("mooring_certificate_not_after_timestamp_seconds")
+            && !anonymous.contains(&fingerprint),
+        "{anonymous}"
+    );
+    // … with an admin token, the certificate's expiry by fingerprint, with its owner.
     let metrics = server
         .client
         .get(server.url("/metrics"))
+        .bearer_auth(&server.token)
         .send()
         .await
         .expect("metrics")
