@@ -55,38 +55,42 @@ fn certificate(b64: &str, leaf: bool, now: i64) -> Option<NewInventoryItem> {
     })
 }
 
-/// An OpenSSH key or certificate: the fingerprint is the SHA-256 of the blob the report
-/// carries; the descriptive fields come from the report, bounded.
+/// An OpenSSH key or certificate, described again from its blob (only a plain key's
+/// comment comes from the report, bounded); None when the blob does not parse.
 fn ssh_item(k: &discovery::SshKeyInfo) -> Option<NewInventoryItem> {
-    if k.blob.len() > MAX_DER * 4 / 3 + 4 {
+    if k.blob.len() > MAX_DER * 4 / 3 + 4 || k.key_type.len() > 64 {
         return None;
     }
     let blob = base64::engine::general_purpose::STANDARD
         .decode(&k.blob)
         .ok()?;
-    let cert = k.kind == "ssh-cert";
-    let clip = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+    let clip = |s: &str, n: usize| {
+        s.chars()
+            .filter(|c| !c.is_control())
+            .take(n)
+            .collect::<String>()
+    };
+    let info = discovery::ssh::parse_blob(&k.key_type, &blob, &clip(&k.comment, 256)).ok()?;
+    let cert = info.kind == "ssh-cert";
     Some(NewInventoryItem {
         fingerprint: hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &blob)),
         kind: if cert { "ssh-cert" } else { "ssh-key" }.into(),
-        subject: clip(&k.comment, 256),
-        issuer: k
-            .signing_ca
-            .as_deref()
-            .map(|c| clip(c, 128))
-            .unwrap_or_default(),
-        serial_hex: k.serial.map(|s| format!("{s:x}")).unwrap_or_default(),
-        sans: k
+        subject: clip(&info.comment, 256),
+        issuer: info.signing_ca.unwrap_or_default(),
+        serial_hex: info.serial.map(|s| format!("{s:x}")).unwrap_or_default(),
+        sans: info
             .principals
             .iter()
             .take(256)
             .map(|p| clip(p, 256))
             .collect(),
-        key_algorithm: clip(&k.key_algorithm, 64),
-        signature_algorithm: clip(&k.key_type, 128),
-        spki_sha256: clip(&k.fingerprint, 128),
-        not_before: k.valid_after.unwrap_or(0),
-        not_after: k.valid_before.unwrap_or(i64::MAX),
+        key_algorithm: info.key_algorithm,
+        signature_algorithm: info.key_type,
+        // The key's own fingerprint (the certified key's for a certificate): the same key
+        // in several files or certificates shares it.
+        spki_sha256: info.fingerprint,
+        not_before: info.valid_after.unwrap_or(0),
+        not_after: info.valid_before.unwrap_or(i64::MAX),
         chain_position: "leaf".into(),
         self_signed: false,
         der: blob,

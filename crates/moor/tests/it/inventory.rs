@@ -463,14 +463,60 @@ async fn file_scans_report_certificates_keys_and_what_disappears() {
     let key = tree.join("ssl/site.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let fp_site = fingerprint(&tree.join("ssl/site.pem"));
+    let ssh_key = tree.join("id_ed25519");
+    let (code, text) = crate::harness::run(
+        &crate::harness::tool("ssh-keygen"),
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "deploy@web-7",
+            "-f",
+            &ssh_key.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = crate::harness::run(
+        &crate::harness::tool("ssh-keygen"),
+        &[
+            "-l",
+            "-f",
+            &tree.join("id_ed25519.pub").display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    let ssh_fp = text
+        .split_whitespace()
+        .nth(1)
+        .expect("SHA256:…")
+        .to_string();
 
     // Through the real client and server: the certificate and the readable key file.
     let ack = report_files(&home, &server, &roots, &tree);
-    assert_eq!(ack["certificates"], 1, "{ack}");
-    assert_eq!(ack["key_files"], 1, "{ack}");
+    // The certificate and the SSH public key; the TLS key and the SSH private key files.
+    assert_eq!(ack["certificates"], 2, "{ack}");
+    assert_eq!(ack["key_files"], 2, "{ack}");
+    let ssh = search(&server, "kind=ssh-key").await;
+    assert_eq!(ssh.len(), 1, "{ssh:#?}");
+    assert_eq!(ssh[0]["key_algorithm"], "ed25519");
+    assert_eq!(ssh[0]["subject"], "deploy@web-7");
+    assert_eq!(
+        ssh[0]["spki_sha256"],
+        ssh_fp.as_str(),
+        "the key's ssh-keygen fingerprint"
+    );
     let canonical = std::fs::canonicalize(&tree).expect("canonical");
-    let here = search(&server, &format!("location={}", canonical.display())).await;
+    let here = search(&server, &format!("location={}/ssl", canonical.display())).await;
     assert_eq!(fps(&here), vec![fp_site.clone()]);
+    assert_eq!(
+        search(&server, &format!("location={}", canonical.display()))
+            .await
+            .len(),
+        2
+    );
     let (_, item) = server.get(&format!("/api/v1/inventory/{fp_site}")).await;
     assert_eq!(item["locations"][0]["kind"], "file", "{item}");
     assert_eq!(item["locations"][0]["host"], "web-7", "{item}");
