@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acme;
+mod dashboard;
 mod error;
 mod est;
 mod metrics;
@@ -108,6 +109,7 @@ pub fn app_with(
         .merge(acme::routes())
         .merge(est::routes())
         .nest("/api/v1", rest::routes())
+        .merge(dashboard::routes())
         .layer(axum::extract::DefaultBodyLimit::max(
             moor_core::limits::MAX_BODY_BYTES,
         ))

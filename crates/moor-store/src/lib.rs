@@ -80,6 +80,9 @@ impl Database {
     }
 }
 
+/// At most this many subjects in one [`Store::audit_for_subject`] call.
+pub const MAX_AUDIT_SUBJECTS: usize = 16;
+
 /// Persistent state of a Mooring deployment.
 ///
 /// Implementations are safe to share between tasks (`Arc<dyn Store>`).
@@ -135,6 +138,15 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_entries(
         &self,
         after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The newest audit entries (highest `seq` first, at most `limit`) whose subject is one
+    /// of `subjects` (at most [`MAX_AUDIT_SUBJECTS`] are used): a certificate's serial and
+    /// fingerprint, say, for its audit trail.
+    async fn audit_for_subject(
+        &self,
+        subjects: &[String],
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError>;
 

@@ -302,6 +302,7 @@ async fn serve(env: Env, a: ServeArgs) -> Result<ExitCode> {
     );
     moor_authority::inventory::alerts::spawn(inventory.clone());
     println!("  Inventory:    {url}/api/v1/inventory  (moor scan … --report-to {url})");
+    println!("  Dashboard:    {url}/  (sign in with an admin token)");
     let app = moor_server::app_with(auth.clone(), acme, oidc, scep, Some(inventory));
     let http_task = async move {
         match http {

@@ -325,6 +325,29 @@ impl Store for PostgresStore {
         rows.iter().map(crate::rows::Rows::<PgRow>::audit).collect()
     }
 
+    async fn audit_for_subject(
+        &self,
+        subjects: &[String],
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let subjects = &subjects[..subjects.len().min(crate::MAX_AUDIT_SUBJECTS)];
+        if limit <= 0 || subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (2..subjects.len() + 2).map(|n| format!("${n}")).collect();
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "SELECT seq, ts, actor, action, subject, detail, prev_hash, hash \
+             FROM audit_log WHERE subject IN ({}) ORDER BY seq DESC LIMIT $1",
+            marks.join(", ")
+        )))
+        .bind(limit);
+        for s in subjects {
+            q = q.bind(s.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(crate::rows::Rows::<PgRow>::audit).collect()
+    }
+
     async fn insert_admin_token(
         &self,
         token: &AdminTokenRecord,

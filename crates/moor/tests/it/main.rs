@@ -10,6 +10,7 @@ mod alerts;
 mod api;
 mod cli;
 mod consistency;
+mod dashboard;
 mod delta_crl;
 mod durability;
 mod enrollment;
