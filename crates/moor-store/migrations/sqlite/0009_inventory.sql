@@ -185,3 +185,6 @@ CREATE TABLE alert_deliveries (
     last_error    TEXT
 );
 CREATE INDEX alert_deliveries_pending ON alert_deliveries (next_attempt) WHERE delivered_at IS NULL AND failed_at IS NULL;
+
+-- The audit trail of one certificate (the dashboard's detail page).
+CREATE INDEX audit_log_subject ON audit_log (subject, seq);
