@@ -250,14 +250,22 @@ impl FindingKind {
 }
 
 /// Parameters of the finding selections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FindingParams {
     pub now: i64,
-    /// The longest expiry threshold (seconds): `expiring` candidates end within it.
+    /// The default expiry threshold (seconds): `expiring` items end within it …
     pub expiring_within: i64,
+    /// … unless one of these labels (`name`, `value`, seconds) says otherwise: the first
+    /// an item carries applies.
+    pub thresholds: Vec<(String, String, i64)>,
     /// An issued certificate never seen after this many seconds is an orphan.
     pub orphan_after: i64,
     pub limit: i64,
+    /// Only what alert rule `unalerted` has not alerted on yet (so a rule works through
+    /// every finding, not the same first page each round).
+    pub unalerted: Option<String>,
+    /// Only items carrying all these labels (`name`, `value`).
+    pub labels: Vec<(String, String)>,
 }
 
 /// Candidates of one finding kind: items, or key files.
@@ -366,6 +374,17 @@ pub trait InventoryStore: Send + Sync {
         params: &FindingParams,
     ) -> Result<FindingRows, StoreError>;
 
+    /// The live locations (not gone) of items by id, at most `per_item` each, newest first.
+    async fn live_locations(
+        &self,
+        ids: &[i64],
+        per_item: usize,
+    ) -> Result<BTreeMap<i64, Vec<Location>>, StoreError>;
+
+    /// Claim a due delivery for one attempt: move its `next_attempt` from `due` to
+    /// `until`, unless someone else did first. True when this caller has it.
+    async fn claim_delivery(&self, id: i64, due: i64, until: i64) -> Result<bool, StoreError>;
+
     /// Raise an alert and queue its deliveries, unless the same (rule, finding, subject)
     /// was raised before: then nothing is written and None is returned.
     async fn raise_alert(&self, alert: NewAlert) -> Result<Option<i64>, StoreError>;
@@ -392,6 +411,11 @@ pub(crate) enum InventoryWrite {
         audit: NewAuditEntry,
     },
     RaiseAlert(NewAlert),
+    Claim {
+        id: i64,
+        due: i64,
+        until: i64,
+    },
     Delivery {
         id: i64,
         outcome: DeliveryOutcome,
@@ -406,7 +430,9 @@ impl InventoryWrite {
             InventoryWrite::Report { audit, .. } | InventoryWrite::Update { audit, .. } => {
                 Some(audit)
             }
-            InventoryWrite::RaiseAlert(_) | InventoryWrite::Delivery { .. } => None,
+            InventoryWrite::RaiseAlert(_)
+            | InventoryWrite::Claim { .. }
+            | InventoryWrite::Delivery { .. } => None,
         }
     }
 }
@@ -471,7 +497,10 @@ pub(crate) fn search_sql(s: &Search) -> Result<(Sql, bool), StoreError> {
         Term::San(_) => 1,
         Term::Location(_) => 2,
         Term::Label(..) => 3,
-        Term::ExpiresBefore(_) | Term::ExpiresAfter(_) => 4,
+        // Expired, expiring and active are ranges of not_after too.
+        Term::ExpiresBefore(_)
+        | Term::ExpiresAfter(_)
+        | Term::Status(Status::Expired | Status::Expiring | Status::Active) => 4,
         Term::Eq(Field::Issuer | Field::Owner | Field::Team, _) => 5,
         _ => 9,
     };
@@ -529,10 +558,8 @@ pub(crate) fn search_sql(s: &Search) -> Result<(Sql, bool), StoreError> {
                 .and_then(|v| v.split_once('.'))
                 .and_then(|(a, b)| Some((a.parse::<i64>().ok()?, b.parse::<i64>().ok()?)))
                 .ok_or_else(bad_cursor)?;
-            let (pa, pa2, pb) = (sql.int(na), sql.int(na), sql.int(id));
-            conds.push(format!(
-                "(i.not_after > {pa} OR (i.not_after = {pa2} AND i.id > {pb}))"
-            ));
+            let (pa, pb) = (sql.int(na), sql.int(id));
+            conds.push(format!("(i.not_after, i.id) > ({pa}, {pb})"));
         }
     }
     let order_by = match order {
@@ -667,18 +694,58 @@ fn term_sql(sql: &mut Sql, t: &Term, s: &Search) -> Result<String, StoreError> {
 
 /// The WHERE clause of a finding kind's candidates (items `i`), or None for key files.
 pub(crate) fn finding_sql(kind: FindingKind, p: &FindingParams, sql: &mut Sql) -> Option<String> {
+    let base = finding_base_sql(kind, p, sql)?;
+    let mut cond = format!("({base})");
+    for (n, v) in &p.labels {
+        let (pn, pv) = (sql.text(n), sql.text(v));
+        cond.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM inventory_labels fl WHERE fl.inventory_id = i.id \
+             AND fl.name = {pn} AND fl.value = {pv})"
+        ));
+    }
+    if let Some(rule) = &p.unalerted {
+        let (pr, pk) = (sql.text(rule), sql.text(kind.as_str()));
+        cond.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM alerts fa WHERE fa.rule = {pr} AND fa.finding = {pk} \
+             AND fa.subject_key = i.fingerprint)"
+        ));
+    }
+    Some(cond)
+}
+
+/// The condition of a finding kind alone.
+fn finding_base_sql(kind: FindingKind, p: &FindingParams, sql: &mut Sql) -> Option<String> {
     const LIVE_TLS: &str = "EXISTS (SELECT 1 FROM inventory_locations l WHERE l.inventory_id = i.id \
          AND l.kind = 'tls' AND l.gone_at IS NULL)";
     Some(match kind {
         FindingKind::Expiring => {
-            let (n, w) = (
-                sql.int(p.now),
-                sql.int(p.now.saturating_add(p.expiring_within)),
-            );
-            format!(
+            let longest = p
+                .thresholds
+                .iter()
+                .map(|t| t.2)
+                .chain([p.expiring_within])
+                .max()
+                .unwrap_or(0);
+            let (n, w) = (sql.int(p.now), sql.int(p.now.saturating_add(longest)));
+            let mut cond = format!(
                 "i.not_after >= {n} AND i.not_after < {w} AND i.revoked_at IS NULL \
                  AND i.superseded_by IS NULL AND i.source <> 'internal'"
-            )
+            );
+            if !p.thresholds.is_empty() {
+                // Each item's own threshold: the first of its labels that has one.
+                let mut case = String::from("CASE");
+                for (name, value, secs) in &p.thresholds {
+                    let (pn, pv, ps) = (sql.text(name), sql.text(value), sql.int(*secs));
+                    case.push_str(&format!(
+                        " WHEN EXISTS (SELECT 1 FROM inventory_labels tl WHERE tl.inventory_id = i.id \
+                         AND tl.name = {pn} AND tl.value = {pv}) THEN {ps}"
+                    ));
+                }
+                let (pd, pn2) = (sql.int(p.expiring_within), sql.int(p.now));
+                case.push_str(&format!(" ELSE {pd} END"));
+                cond.push_str(&format!(" AND i.not_after - {pn2} < {case}"));
+            }
+            cond
         }
         FindingKind::ExpiredServed => {
             let n = sql.int(p.now);
@@ -897,11 +964,15 @@ macro_rules! inventory_backend {
                     .await?;
             if let Some(id) = existing {
                 sqlx::query(
-                    "UPDATE inventory SET last_seen = $2, first_seen = COALESCE(first_seen, $2) \
+                    // A certificate served as an end-entity is a leaf, whatever a file
+                    // suggested before.
+                    "UPDATE inventory SET last_seen = $2, first_seen = COALESCE(first_seen, $2), \
+                     chain_position = CASE WHEN $3 = 'leaf' THEN 'leaf' ELSE chain_position END \
                      WHERE id = $1",
                 )
                 .bind(id)
                 .bind(now)
+                .bind(&it.chain_position)
                 .execute(&mut *conn)
                 .await?;
                 return Ok((id, false));
@@ -1006,6 +1077,31 @@ macro_rules! inventory_backend {
                 ack.key_files += 1;
             }
             if let Some((host, roots)) = &report.file_scope {
+                // A file or directory that could not be read this time proves nothing:
+                // what was recorded there (below it) takes this report's mark, unchanged
+                // otherwise, so the sweep below leaves it alone.
+                for s in report.sightings.iter().filter(|s| s.kind == "file" && !s.authoritative) {
+                    let below = format!("{}/", s.endpoint.trim_end_matches('/'));
+                    let end = format!("{}0", s.endpoint.trim_end_matches('/'));
+                    for table in ["inventory_locations", "inventory_key_files"] {
+                        let (col, kind) = if table == "inventory_locations" {
+                            ("endpoint", " AND kind = 'file'")
+                        } else {
+                            ("path", "")
+                        };
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE {table} SET seen_mark = $5 WHERE host = $1{kind} AND gone_at IS NULL \
+                             AND ({col} = $2 OR ({col} >= $3 AND {col} < $4))"
+                        )))
+                        .bind(&s.host)
+                        .bind(&s.endpoint)
+                        .bind(&below)
+                        .bind(&end)
+                        .bind(mark)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                }
                 for root in roots {
                     // The root itself (a file) or everything below it (a directory).
                     let lo = format!("{}/", root.trim_end_matches('/'));
@@ -1039,27 +1135,6 @@ macro_rules! inventory_backend {
                     .await?
                     .rows_affected();
                     ack.gone += (gone + gone_keys) as i64;
-                }
-                // A file that could not be read this time proves nothing: what it held
-                // stays as it was.
-                for s in report.sightings.iter().filter(|s| s.kind == "file" && !s.authoritative) {
-                    // (A directory that could not be read: everything below it too.)
-                    let below = format!("{}/", s.endpoint.trim_end_matches('/'));
-                    let end = format!("{}0", s.endpoint.trim_end_matches('/'));
-                    let kept = sqlx::query(
-                        "UPDATE inventory_locations SET gone_at = NULL WHERE kind = 'file' \
-                         AND host = $1 AND gone_at = $3 \
-                         AND (endpoint = $2 OR (endpoint >= $4 AND endpoint < $5))",
-                    )
-                    .bind(&s.host)
-                    .bind(&s.endpoint)
-                    .bind(now)
-                    .bind(&below)
-                    .bind(&end)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                    ack.gone -= kept as i64;
                 }
             }
             Ok(ack)
@@ -1159,6 +1234,19 @@ macro_rules! inventory_backend {
                     }
                     Ok((Done::Number(id), true))
                 }
+                InventoryWrite::Claim { id, due, until } => {
+                    let n = sqlx::query(
+                        "UPDATE alert_deliveries SET next_attempt = $3 WHERE id = $1 \
+                         AND next_attempt = $2 AND delivered_at IS NULL AND failed_at IS NULL",
+                    )
+                    .bind(*id)
+                    .bind(*due)
+                    .bind(*until)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    Ok((Done::Number(n as i64), n > 0))
+                }
                 InventoryWrite::Delivery { id, outcome } => {
                     let q = match outcome {
                         DeliveryOutcome::Delivered { at } => sqlx::query(
@@ -1234,7 +1322,8 @@ macro_rules! inventory_backend {
             ) -> Result<Option<(InventoryItem, Vec<Location>, Vec<u8>)>, StoreError> {
                 let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {ITEM_COLUMNS}, COALESCE(i.der, c.der) AS der FROM inventory i \
-                     LEFT JOIN certificates c ON c.fingerprint = i.fingerprint AND i.der IS NULL \
+                     LEFT JOIN certificates c ON c.serial_hex = i.serial_hex AND c.fingerprint = i.fingerprint \
+                     AND i.der IS NULL \
                      WHERE i.fingerprint = $1"
                 )))
                 .bind(fingerprint)
@@ -1373,13 +1462,21 @@ macro_rules! inventory_backend {
                         })
                     }
                     None => {
+                        if !params.labels.is_empty() {
+                            // Key files carry no labels.
+                            return Ok(FindingRows::default());
+                        }
                         // Readable by group or others: mode & 0o044 (36), without bit operators.
                         let rows = sqlx::query(
-                            "SELECT host, path, key_type, mode, uid, first_seen, last_seen, gone_at \
-                             FROM inventory_key_files WHERE gone_at IS NULL \
-                             AND ((mode / 32) % 2 = 1 OR (mode / 4) % 2 = 1) ORDER BY host, path LIMIT $1",
+                            "SELECT k.host, k.path, k.key_type, k.mode, k.uid, k.first_seen, k.last_seen, \
+                             k.gone_at FROM inventory_key_files k WHERE k.gone_at IS NULL \
+                             AND ((k.mode / 32) % 2 = 1 OR (k.mode / 4) % 2 = 1) \
+                             AND ($2 = '' OR NOT EXISTS (SELECT 1 FROM alerts fa WHERE fa.rule = $2 \
+                             AND fa.finding = 'key-file-readable' AND fa.subject_key = k.host || ':' || k.path)) \
+                             ORDER BY k.host, k.path LIMIT $1",
                         )
                         .bind(limit)
+                        .bind(params.unalerted.as_deref().unwrap_or(""))
                         .fetch_all(&self.$reader)
                         .await?;
                         Ok(FindingRows {
@@ -1387,6 +1484,51 @@ macro_rules! inventory_backend {
                             key_files: rows.iter().map(key_file_from_row).collect::<Result<_, _>>()?,
                         })
                     }
+                }
+            }
+
+            async fn live_locations(
+                &self,
+                ids: &[i64],
+                per_item: usize,
+            ) -> Result<BTreeMap<i64, Vec<Location>>, StoreError> {
+                let mut out: BTreeMap<i64, Vec<Location>> = BTreeMap::new();
+                for chunk in ids.chunks(500) {
+                    let mut sql = Sql::default();
+                    let list: Vec<String> = chunk.iter().map(|id| sql.int(*id)).collect();
+                    sql.text = format!(
+                        "SELECT inventory_id, kind, host, endpoint, sni, first_seen, last_seen, gone_at \
+                         FROM inventory_locations WHERE gone_at IS NULL AND inventory_id IN ({}) \
+                         ORDER BY inventory_id, last_seen DESC, id",
+                        list.join(", ")
+                    );
+                    let rows =
+                        bind_all(sqlx::query(sqlx::AssertSqlSafe(sql.text.clone())), &sql.args)
+                            .fetch_all(&self.$reader)
+                            .await?;
+                    for r in &rows {
+                        let id: i64 = r.try_get("inventory_id")?;
+                        let v = out.entry(id).or_default();
+                        if v.len() < per_item {
+                            v.push(location_from_row(r)?);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn claim_delivery(
+                &self,
+                id: i64,
+                due: i64,
+                until: i64,
+            ) -> Result<bool, StoreError> {
+                match self
+                    .inventory_write(InventoryWrite::Claim { id, due, until })
+                    .await?
+                {
+                    Done::Number(n) => Ok(n > 0),
+                    _ => Err(StoreError::Corrupt("claim_delivery: unexpected answer".into())),
                 }
             }
 

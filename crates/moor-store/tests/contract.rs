@@ -117,5 +117,6 @@ contract! {
         searches_by_label_owner_expiry_and_page_every_match_once,
         findings_select_their_candidates,
         alerts_are_raised_once_and_deliveries_retried,
+        finding_thresholds_labels_unalerted_locations_and_claims,
     ],
 }

@@ -73,7 +73,7 @@ pub async fn search(env: &Env, out: OutputFormat, a: SearchArgs) -> Result<ExitC
         items: items
             .into_iter()
             .map(|i| Row {
-                status: i.status_at(now, inv.threshold_of(&i)).as_str(),
+                status: i.status_at(now, inv.expiring_window()).as_str(),
                 item: i,
             })
             .collect(),

@@ -18,7 +18,8 @@ use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use moor_core::discovery::{
-    FileResult, KeyFileInfo, MAX_CERTS_PER_LOCATION, MAX_REPORT_ITEMS, SshKeyInfo, describe, ssh,
+    FileResult, KeyFileInfo, MAX_CERTS_PER_LOCATION, MAX_REPORT_ITEMS, SshKeyInfo, describe_stored,
+    ssh,
 };
 
 use super::ScanError;
@@ -273,7 +274,7 @@ fn classify_der(bytes: &[u8], now: i64) -> Option<Found> {
         let der = &bytes[..bytes.len() - rest.len()];
         return Some(Found {
             format: "der",
-            certificates: vec![describe(der, true, now)],
+            certificates: vec![describe_stored(der, now)],
             ..Found::default()
         });
     }
@@ -390,8 +391,7 @@ fn private_key_type(prefix: &str) -> String {
 fn add_certificates(found: &mut Found, certs: Vec<Vec<u8>>, now: i64) {
     let n = certs.len();
     for der in certs.into_iter().take(MAX_CERTS_PER_LOCATION) {
-        let leaf = found.certificates.is_empty();
-        found.certificates.push(describe(&der, leaf, now));
+        found.certificates.push(describe_stored(&der, now));
     }
     if n > MAX_CERTS_PER_LOCATION {
         found.error = Some(format!(

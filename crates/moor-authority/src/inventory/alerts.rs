@@ -18,7 +18,7 @@
 //! usual locations). Webhook URLs may carry secrets (chat hooks do): logs name only
 //! their origin.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -215,35 +215,33 @@ impl Engine {
         if rules.is_empty() {
             return Ok(0);
         }
-        // Each kind any rule needs, computed once.
-        let mut kinds: Vec<FindingKind> = Vec::new();
-        for r in rules {
-            let wanted: Vec<FindingKind> = if r.findings.is_empty() {
+        let inv = service.authority().store().inventory();
+        let mut new = 0;
+        for rule in rules {
+            let kinds: Vec<FindingKind> = if rule.findings.is_empty() {
                 FindingKind::ALL.to_vec()
             } else {
-                r.findings
+                rule.findings
                     .iter()
                     .filter_map(|k| FindingKind::parse(k))
                     .collect()
             };
-            for k in wanted {
-                if !kinds.contains(&k) {
-                    kinds.push(k);
-                }
-            }
-        }
-        let mut by_kind: BTreeMap<&'static str, Vec<Finding>> = BTreeMap::new();
-        for k in kinds {
-            by_kind.insert(k.as_str(), service.findings(&[k], MAX_FINDINGS).await?);
-        }
-        let inv = service.authority().store().inventory();
-        let mut new = 0;
-        for rule in rules {
+            let labels: Vec<(String, String)> = rule
+                .labels
+                .iter()
+                .filter_map(|l| l.split_once('='))
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect();
+            // What this rule has not alerted on yet (the store leaves the rest out), so
+            // each round moves on to new findings however many there are.
+            let found = service
+                .findings_for_rule(&kinds, MAX_FINDINGS, &rule.name, &labels)
+                .await?;
             let mut targets = rule.webhooks.clone();
             if rule.log {
                 targets.push("log".into());
             }
-            for f in by_kind.values().flatten() {
+            for f in &found {
                 if !rule_matches(rule, f) {
                     continue;
                 }
@@ -274,6 +272,9 @@ impl Engine {
 }
 
 /// Attempt the due deliveries (webhooks concurrently) and record each outcome.
+/// How long a claimed delivery is someone's before it is due again (longer than one POST).
+const CLAIM_SECS: i64 = 120;
+
 async fn deliver_due(service: &InventoryService) -> Result<usize, AuthorityError> {
     let inv = service.authority().store().inventory();
     let due = inv
@@ -289,6 +290,16 @@ async fn deliver_due(service: &InventoryService) -> Result<usize, AuthorityError
     let mut posts = tokio::task::JoinSet::new();
     let mut waiting: Vec<AlertDelivery> = Vec::new();
     for d in due {
+        // Claimed before it is sent: a node whose lease lapsed mid-round, or another
+        // round, finds it no longer due and leaves it alone (at-most-once per claim; a
+        // claim whose outcome is never recorded is due again after CLAIM_SECS).
+        let now = service.now();
+        if !inv
+            .claim_delivery(d.id, d.next_attempt, now.saturating_add(CLAIM_SECS))
+            .await?
+        {
+            continue;
+        }
         if d.target == "log" {
             log_alert(&d);
             inv.record_delivery(d.id, DeliveryOutcome::Delivered { at: service.now() })

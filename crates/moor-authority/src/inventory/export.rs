@@ -25,7 +25,7 @@ fn csv_field(out: &mut String, v: &str) {
 
 pub fn csv_row(out: &mut String, i: &InventoryItem, inv: &InventoryService) {
     let now = inv.now();
-    let status = i.status_at(now, inv.threshold_of(i)).as_str();
+    let status = i.status_at(now, inv.expiring_window()).as_str();
     let labels: Vec<String> = i.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let opt = |v: Option<i64>| v.map(|t| t.to_string()).unwrap_or_default();
     let fields: [&str; 17] = [

@@ -85,13 +85,38 @@ impl InventoryService {
         kinds: &[FindingKind],
         limit: usize,
     ) -> Result<Vec<Finding>, AuthorityError> {
+        self.findings_where(kinds, limit, None, &[]).await
+    }
+
+    /// The findings alert rule `rule` has not alerted on yet, of items carrying all
+    /// `labels`: a rule works through every finding, however many, a page per round.
+    pub async fn findings_for_rule(
+        &self,
+        kinds: &[FindingKind],
+        limit: usize,
+        rule: &str,
+        labels: &[(String, String)],
+    ) -> Result<Vec<Finding>, AuthorityError> {
+        self.findings_where(kinds, limit, Some(rule), labels).await
+    }
+
+    async fn findings_where(
+        &self,
+        kinds: &[FindingKind],
+        limit: usize,
+        unalerted: Option<&str>,
+        labels: &[(String, String)],
+    ) -> Result<Vec<Finding>, AuthorityError> {
         let now = self.authority.now_unix();
         let limit = limit.clamp(1, 10_000);
         let params = FindingParams {
             now,
-            expiring_within: self.longest_threshold(),
+            expiring_within: self.expiring_window(),
+            thresholds: self.thresholds.clone(),
             orphan_after: self.orphan_after,
             limit: limit as i64,
+            unalerted: unalerted.map(str::to_owned),
+            labels: labels.to_vec(),
         };
         let kinds: Vec<FindingKind> = if kinds.is_empty() {
             FindingKind::ALL.to_vec()
@@ -136,12 +161,20 @@ impl InventoryService {
                     *shared.entry(i.spki_sha256.clone()).or_default() += 1;
                 }
             }
+            // Where each is served now: one query per 500 items.
+            let ids: Vec<i64> = rows.items.iter().map(|i| i.id).collect();
+            let mut places = inv.live_locations(&ids, MAX_LOCATIONS).await?;
             for item in rows.items {
-                if kind == FindingKind::Expiring && item.not_after >= now + self.threshold_of(&item)
-                {
-                    continue;
-                }
-                let locations = self.live_locations(&item.fingerprint).await?;
+                let locations: Vec<String> = places
+                    .remove(&item.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|l| match l.kind.as_str() {
+                        "file" => format!("{}:{}", l.host, l.endpoint),
+                        _ if l.sni.is_empty() => l.endpoint,
+                        _ => format!("{} (SNI {})", l.endpoint, l.sni),
+                    })
+                    .collect();
                 let (detail, action) = self.describe(kind, &item, &locations, &shared, now);
                 out.push(Finding {
                     kind,
@@ -158,28 +191,6 @@ impl InventoryService {
             }
         }
         Ok(out)
-    }
-
-    async fn live_locations(&self, fingerprint: &str) -> Result<Vec<String>, AuthorityError> {
-        let Some((_, locs, _)) = self
-            .authority
-            .store()
-            .inventory()
-            .inventory_item(fingerprint)
-            .await?
-        else {
-            return Ok(Vec::new());
-        };
-        Ok(locs
-            .into_iter()
-            .filter(|l| l.gone_at.is_none())
-            .take(MAX_LOCATIONS)
-            .map(|l| match l.kind.as_str() {
-                "file" => format!("{}:{}", l.host, l.endpoint),
-                _ if l.sni.is_empty() => l.endpoint,
-                _ => format!("{} (SNI {})", l.endpoint, l.sni),
-            })
-            .collect())
     }
 
     fn describe(
@@ -212,7 +223,7 @@ impl InventoryService {
                     format!("{name} expires on {} (in {days} days){at}", date(i.not_after)),
                     if ours {
                         format!(
-                            "renew it: its agent or ACME client renews within the renewal window; to renew now: moor certs act 'fingerprint={fp}' --renew --yes"
+                            "renew it: its agent or ACME client renews within the renewal window; to renew now: moor certs act 'fingerprint={fp}' --renew (a dry run first)"
                         )
                     } else {
                         format!("replace it{at} before {}", date(i.not_after))

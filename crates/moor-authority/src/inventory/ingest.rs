@@ -28,12 +28,16 @@ fn bounded(what: &str, v: &str) -> Result<(), AuthorityError> {
 }
 
 /// One certificate of a location, from its base64 DER; None when it is not readable.
-fn certificate(b64: &str, leaf: bool, now: i64) -> Option<NewInventoryItem> {
+/// `served`: its place in a TLS chain (0 = the end-entity); None for a stored certificate.
+fn certificate(b64: &str, served: Option<usize>, now: i64) -> Option<NewInventoryItem> {
     if b64.len() > MAX_DER * 4 / 3 + 4 {
         return None;
     }
     let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    let info = discovery::describe(&der, leaf, now);
+    let info = match served {
+        Some(i) => discovery::describe(&der, i == 0, now),
+        None => discovery::describe_stored(&der, now),
+    };
     if info.error.is_some() {
         return None;
     }
@@ -133,7 +137,7 @@ pub(super) fn prepare(
         };
         let mut items = Vec::new();
         for (i, c) in r.chain.iter().enumerate() {
-            match certificate(&c.der, i == 0, now) {
+            match certificate(&c.der, Some(i), now) {
                 Some(it) => items.push(it),
                 None => skipped += 1,
             }
@@ -159,8 +163,8 @@ pub(super) fn prepare(
             return Err(bad("a file has at most 1024 certificates and keys".into()));
         }
         let mut items = Vec::new();
-        for (i, c) in f.certificates.iter().enumerate() {
-            match certificate(&c.der, i == 0, now) {
+        for c in &f.certificates {
+            match certificate(&c.der, None, now) {
                 Some(it) => items.push(it),
                 None => skipped += 1,
             }

@@ -124,28 +124,10 @@ impl InventoryService {
         &self.alerts
     }
 
-    /// The default `expiring` window, seconds.
+    /// The `expiring` window of an item's status, seconds (the same for every item, in SQL
+    /// and here; per-label thresholds decide the `expiring` finding only).
     pub fn expiring_window(&self) -> i64 {
         i64::from(self.config.expiring_days) * DAY
-    }
-
-    /// The expiry threshold of an item: the first per-label threshold its labels match,
-    /// else the default.
-    pub fn threshold_of(&self, item: &InventoryItem) -> i64 {
-        self.thresholds
-            .iter()
-            .find(|(n, v, _)| item.labels.get(n) == Some(v))
-            .map(|(_, _, s)| *s)
-            .unwrap_or_else(|| self.expiring_window())
-    }
-
-    fn longest_threshold(&self) -> i64 {
-        self.thresholds
-            .iter()
-            .map(|(_, _, s)| *s)
-            .chain([self.expiring_window()])
-            .max()
-            .unwrap_or(0)
     }
 
     /// Record what a scanner found (audited once per report).
@@ -230,7 +212,7 @@ impl InventoryService {
             base64::engine::general_purpose::STANDARD.encode(&der)
         };
         Ok(ItemDetail {
-            status: item.status_at(self.authority.now_unix(), self.threshold_of(&item)),
+            status: item.status_at(self.authority.now_unix(), self.expiring_window()),
             item,
             locations,
             pem,

@@ -36,12 +36,31 @@ pub struct CertInfo {
     /// certificates; empty when unparsable).
     #[serde(default)]
     pub spki_sha256: String,
+    /// The basicConstraints cA flag, when the extension is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_ca: Option<bool>,
     /// Why the certificate could not be parsed (the other fields then are empty).
     pub error: Option<String>,
     /// The certificate itself, DER in standard base64: what a report carries, so the server
     /// reads it for itself.
     #[serde(default)]
     pub der: String,
+}
+
+/// Describe a certificate found stored (a file), where no chain order says what it is:
+/// basicConstraints does (a CA is a root when self-signed, else an intermediate); without
+/// it, a self-signed certificate is taken for a root and any other for a leaf.
+pub fn describe_stored(der: &[u8], now: i64) -> CertInfo {
+    let mut info = describe(der, false, now);
+    if info.error.is_none() {
+        info.position = match (info.is_ca, info.self_signed) {
+            (Some(true), true) | (None, true) => "root",
+            (Some(true), false) => "intermediate",
+            (Some(false), _) | (None, false) => "leaf",
+        }
+        .into();
+    }
+    info
 }
 
 /// Describe one DER certificate; `leaf` for the first of a chain. Never panics: what
@@ -63,11 +82,16 @@ pub fn describe(der: &[u8], leaf: bool, now: i64) -> CertInfo {
         self_signed: false,
         expired: false,
         spki_sha256: String::new(),
+        is_ca: None,
         error: None,
         der: base64::engine::general_purpose::STANDARD.encode(der),
     };
     let cert = match X509Certificate::from_der(der) {
-        Ok((_, c)) => c,
+        Ok((rest, c)) if rest.is_empty() => c,
+        Ok(_) => {
+            info.error = Some("bytes follow the certificate".into());
+            return info;
+        }
         Err(e) => {
             info.error = Some(format!("cannot parse the certificate: {e}"));
             return info;
@@ -86,6 +110,7 @@ pub fn describe(der: &[u8], leaf: bool, now: i64) -> CertInfo {
     ));
     info.signature_algorithm = signature_algorithm(&cert.signature_algorithm.algorithm);
     let mut ski: Option<&[u8]> = None;
+    let mut ca: Option<bool> = None;
     let mut aki: Option<&[u8]> = None;
     for ext in cert.extensions() {
         match ext.parsed_extension() {
@@ -96,6 +121,7 @@ pub fn describe(der: &[u8], leaf: bool, now: i64) -> CertInfo {
             ParsedExtension::SubjectAlternativeName(san) => {
                 info.sans = san.general_names.iter().filter_map(san_text).collect();
             }
+            ParsedExtension::BasicConstraints(bc) => ca = Some(bc.ca),
             _ => {}
         }
     }
@@ -104,9 +130,18 @@ pub fn describe(der: &[u8], leaf: bool, now: i64) -> CertInfo {
         _ => true,
     };
     info.self_signed = cert.subject().as_raw() == cert.issuer().as_raw() && keys_agree;
-    if !leaf && info.self_signed {
-        info.position = "root".into();
+    // The first certificate a server presents is its end-entity certificate whatever it
+    // claims (`openssl req -x509` marks self-signed server certificates CA:TRUE). Further
+    // in a chain: a root when self-signed, else an intermediate.
+    info.position = if leaf {
+        "leaf"
+    } else if info.self_signed {
+        "root"
+    } else {
+        "intermediate"
     }
+    .into();
+    info.is_ca = ca;
     info
 }
 

@@ -13,7 +13,7 @@ pub mod ssh;
 
 use serde::{Deserialize, Serialize};
 
-pub use describe::{CertInfo, describe};
+pub use describe::{CertInfo, describe, describe_stored};
 
 /// At most this many endpoints or files in one report.
 pub const MAX_REPORT_ITEMS: usize = 100_000;

@@ -114,7 +114,7 @@ pub(crate) async fn list(
                     subject: i.subject.clone(),
                     sans: i.sans.join(", "),
                     issuer: i.issuer.clone(),
-                    status: i.status_at(now, inv.threshold_of(i)).as_str(),
+                    status: i.status_at(now, inv.expiring_window()).as_str(),
                     not_after: date(i.not_after),
                     owner: i.owner.clone().unwrap_or_default(),
                     source: i.source.clone(),

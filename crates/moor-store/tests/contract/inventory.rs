@@ -492,6 +492,7 @@ pub async fn findings_select_their_candidates(b: Backend) {
         expiring_within: 30 * DAY,
         orphan_after: 0,
         limit: 100,
+        ..Default::default()
     };
     let mut got = BTreeMap::new();
     for kind in FindingKind::ALL {
@@ -583,4 +584,138 @@ pub async fn alerts_are_raised_once_and_deliveries_retried(b: Backend) {
     let all = s.inventory().recent_deliveries(10).await.unwrap();
     assert!(all.iter().all(|d| d.delivered_at.is_some()));
     assert_eq!(all.iter().map(|d| d.attempts).sum::<i64>(), 3);
+}
+
+pub async fn finding_thresholds_labels_unalerted_locations_and_claims(b: Backend) {
+    let (s, other) = (b.open().await, b.open().await);
+    let a = found("fa", "CN=a", "CN=X", &[], NOW + 20 * DAY);
+    let p = found("fb", "CN=b", "CN=X", &[], NOW + 40 * DAY);
+    let c = found("fc", "CN=c", "CN=X", &[], NOW + 40 * DAY);
+    s.inventory()
+        .ingest_report(
+            InventoryReport {
+                now: NOW,
+                sightings: vec![
+                    tls("10.3.0.1:443", vec![a.clone(), p.clone()], true),
+                    tls("10.3.0.2:443", vec![c.clone(), a.clone()], true),
+                ],
+                ..Default::default()
+            },
+            audit("inventory.report", "scan"),
+        )
+        .await
+        .unwrap();
+    s.inventory()
+        .update_inventory_item(
+            &p.fingerprint,
+            ItemUpdate {
+                labels: Some(BTreeMap::from([("env".to_string(), "prod".to_string())])),
+                ..Default::default()
+            },
+            audit("inventory.update", "fb"),
+        )
+        .await
+        .unwrap();
+    let serials = |rows: &moor_store::inventory::FindingRows| {
+        rows.items
+            .iter()
+            .map(|i| i.serial_hex.clone())
+            .collect::<Vec<_>>()
+    };
+    let mut params = FindingParams {
+        now: NOW,
+        expiring_within: 30 * DAY,
+        thresholds: vec![("env".into(), "prod".into(), 45 * DAY)],
+        limit: 100,
+        ..Default::default()
+    };
+    let rows = s
+        .inventory()
+        .finding_rows(FindingKind::Expiring, &params)
+        .await
+        .unwrap();
+    assert_eq!(
+        serials(&rows),
+        vec!["fa", "fb"],
+        "b by its label's 45 days, c not"
+    );
+    params.labels = vec![("env".into(), "prod".into())];
+    let rows = s
+        .inventory()
+        .finding_rows(FindingKind::Expiring, &params)
+        .await
+        .unwrap();
+    assert_eq!(serials(&rows), vec!["fb"]);
+    params.labels.clear();
+    // A rule sees what it has not alerted on yet.
+    let id = s
+        .inventory()
+        .raise_alert(NewAlert {
+            rule: "r".into(),
+            finding: "expiring".into(),
+            subject_key: a.fingerprint.clone(),
+            payload: "{}".into(),
+            targets: vec!["http://127.0.0.1:9/x".into()],
+            now: NOW,
+        })
+        .await
+        .unwrap();
+    assert!(id.is_some());
+    params.unalerted = Some("r".into());
+    let rows = s
+        .inventory()
+        .finding_rows(FindingKind::Expiring, &params)
+        .await
+        .unwrap();
+    assert_eq!(serials(&rows), vec!["fb"]);
+    params.unalerted = Some("another-rule".into());
+    let rows = s
+        .inventory()
+        .finding_rows(FindingKind::Expiring, &params)
+        .await
+        .unwrap();
+    assert_eq!(serials(&rows).len(), 2);
+    // Live locations in one query.
+    let ids: Vec<i64> = rows.items.iter().map(|i| i.id).collect();
+    let places = s.inventory().live_locations(&ids, 10).await.unwrap();
+    let a_id = rows.items.iter().find(|i| i.serial_hex == "fa").unwrap().id;
+    let mut ends: Vec<String> = places[&a_id].iter().map(|l| l.endpoint.clone()).collect();
+    ends.sort();
+    assert_eq!(ends, vec!["10.3.0.1:443", "10.3.0.2:443"]);
+    assert_eq!(
+        s.inventory().live_locations(&ids, 1).await.unwrap()[&a_id].len(),
+        1
+    );
+    // A delivery is claimed once, whichever store asks.
+    let due = s.inventory().due_deliveries(NOW, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    let (d, at) = (due[0].id, due[0].next_attempt);
+    assert!(
+        s.inventory()
+            .claim_delivery(d, at, NOW + 120)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !other
+            .inventory()
+            .claim_delivery(d, at, NOW + 120)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.inventory()
+            .due_deliveries(NOW, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.inventory()
+            .due_deliveries(NOW + 120, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

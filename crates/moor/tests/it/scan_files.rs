@@ -356,7 +356,10 @@ fn scan_files_finds_every_format_once() {
     let pem = &found["certs/server.crt"]["certificates"][0];
     assert_eq!(pem["key_algorithm"], "rsa-2048");
     assert_eq!(pem["subject"], "CN=pem.files.test");
-    assert_eq!(pem["position"], "leaf");
+    // Self-signed and CA:TRUE (openssl req -x509): stored alone, it reads as a root (only
+    // a server presenting it makes it a leaf).
+    assert_eq!(pem["position"], "root");
+    assert_eq!(pem["is_ca"], true);
     assert!(pem["der"].as_str().is_some_and(|d| !d.is_empty()));
 
     // PKCS#12: the key is noted with the file's mode; a real password hides the
