@@ -87,7 +87,7 @@ pub fn describe(der: &[u8], leaf: bool, now: i64) -> CertInfo {
         der: base64::engine::general_purpose::STANDARD.encode(der),
     };
     let cert = match X509Certificate::from_der(der) {
-        Ok((rest, c)) if rest.is_empty() => c,
+        Ok(([], c)) => c,
         Ok(_) => {
             info.error = Some("bytes follow the certificate".into());
             return info;
