@@ -330,9 +330,12 @@ pub struct ActArgs {
     /// How long the renewal window stays open.
     #[arg(long, default_value = "1d")]
     pub window: String,
-    /// Act (without it: the dry run, listing what would be done).
-    #[arg(long)]
+    /// Act (without it: the dry run, listing what would be done and its selection).
+    #[arg(long, requires = "selection")]
     pub yes: bool,
+    /// The selection the dry run printed: --yes acts only if the items are still those.
+    #[arg(long)]
+    pub selection: Option<String>,
 }
 
 #[derive(Args, Debug)]

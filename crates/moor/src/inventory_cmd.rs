@@ -90,7 +90,7 @@ pub async fn search(env: &Env, out: OutputFormat, a: SearchArgs) -> Result<ExitC
             };
             s.push_str(&format!(
                 "{}  {:<10} {:<10} {}  {}  {}  {}\n",
-                &i.fingerprint[..16],
+                i.fingerprint.get(..16).unwrap_or(&i.fingerprint),
                 r.status,
                 i.source,
                 if i.not_after == i64::MAX {
@@ -239,7 +239,7 @@ pub async fn act(env: &Env, out: OutputFormat, a: ActArgs) -> Result<ExitCode> {
             &a.query,
             action,
             !a.yes,
-            None,
+            a.selection.as_deref(),
             |done, total| {
                 if tty {
                     eprint!("\r{done}/{total}");
@@ -255,7 +255,7 @@ pub async fn act(env: &Env, out: OutputFormat, a: ActArgs) -> Result<ExitCode> {
         for t in &r.targets {
             s.push_str(&format!(
                 "{}  {}  {}  {}\n",
-                &t.fingerprint[..16],
+                t.fingerprint.get(..16).unwrap_or(&t.fingerprint),
                 t.serial,
                 if t.subject.is_empty() {
                     "-"
@@ -267,8 +267,8 @@ pub async fn act(env: &Env, out: OutputFormat, a: ActArgs) -> Result<ExitCode> {
         }
         if r.dry_run {
             s.push_str(&format!(
-                "dry run: {} selected, {} would be acted on; add --yes to do it\n",
-                r.selected, r.actionable
+                "dry run: {} selected, {} would be acted on; to do it add: --yes --selection {}\n",
+                r.selected, r.actionable, r.selection
             ));
         } else {
             s.push_str(&format!(

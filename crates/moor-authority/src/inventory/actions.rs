@@ -55,21 +55,24 @@ pub struct GroupReport {
     pub actionable: usize,
     /// Items done (0 in a dry run).
     pub done: usize,
+    /// A digest of the action and of the items it acts on: a run must present the one its
+    /// dry run showed, so it acts on exactly what was listed.
+    pub selection: String,
     pub failed: usize,
     pub targets: Vec<Target>,
 }
 
 impl InventoryService {
-    /// Run `action` over the items `query` selects: a dry run lists them; otherwise each
-    /// is acted on in turn (`progress(done, total)` after each). With `expect`, a run
-    /// whose selection no longer has that many actionable items stops before acting.
+    /// Run `action` over the items `query` selects: a dry run lists them (and gives their
+    /// `selection`); a run needs that `selection` — it stops before acting if the items
+    /// changed since — then acts on each in turn (`progress(done, total)` after each).
     pub async fn group_action(
         &self,
         who: &Requester,
         query: &str,
         action: GroupAction,
         dry_run: bool,
-        expect: Option<usize>,
+        selection: Option<&str>,
         mut progress: impl FnMut(usize, usize) + Send,
     ) -> Result<GroupReport, AuthorityError> {
         if !who.is_admin() {
@@ -141,6 +144,21 @@ impl InventoryService {
             .iter()
             .filter(|t| t.outcome.starts_with("will "))
             .count();
+        let digest = {
+            let mut fps: Vec<&str> = targets
+                .iter()
+                .filter(|t| t.outcome.starts_with("will "))
+                .map(|t| t.fingerprint.as_str())
+                .collect();
+            fps.sort_unstable();
+            let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            ctx.update(format!("{action:?}\n").as_bytes());
+            for f in fps {
+                ctx.update(f.as_bytes());
+                ctx.update(b"\n");
+            }
+            hex::encode(&ctx.finish().as_ref()[..16])
+        };
         let mut report = GroupReport {
             query: query.to_owned(),
             action: action.clone(),
@@ -149,18 +167,31 @@ impl InventoryService {
             actionable,
             done: 0,
             failed: 0,
+            selection: digest.clone(),
             targets: Vec::new(),
         };
         if dry_run {
             report.targets = targets;
             return Ok(report);
         }
-        if let Some(n) = expect
-            && n != actionable
-        {
-            return Err(AuthorityError::BadRequest(format!(
-                "the selection changed: {actionable} items to act on, {n} expected (run the dry run again)"
-            )));
+        match selection {
+            None => {
+                return Err(AuthorityError::BadRequest(
+                    "a run needs the selection its dry run showed (see the list first)".into(),
+                ));
+            }
+            Some(sel)
+                if !aws_lc_rs::constant_time::verify_slices_are_equal(
+                    sel.as_bytes(),
+                    digest.as_bytes(),
+                )
+                .is_ok() =>
+            {
+                return Err(AuthorityError::BadRequest(format!(
+                    "the selection changed since the dry run ({actionable} items to act on now): run the dry run again"
+                )));
+            }
+            Some(_) => {}
         }
         let mut seen = 0;
         for t in targets

@@ -220,8 +220,9 @@ pub(crate) struct ActionBody {
     /// Default true: nothing happens unless `dry_run: false` is sent.
     #[serde(default = "yes")]
     dry_run: bool,
-    /// The number of items the dry run showed; the run stops if it changed.
-    expect: Option<usize>,
+    /// The `selection` the dry run showed: required to act; the run stops if the items
+    /// changed since.
+    selection: Option<String>,
 }
 
 fn yes() -> bool {
@@ -249,7 +250,14 @@ pub(crate) async fn action(
         }
     };
     let r = service(&s)?
-        .group_action(&who, &b.query, action, b.dry_run, b.expect, |_, _| {})
+        .group_action(
+            &who,
+            &b.query,
+            action,
+            b.dry_run,
+            b.selection.as_deref(),
+            |_, _| {},
+        )
         .await?;
     Ok(Json(r).into_response())
 }

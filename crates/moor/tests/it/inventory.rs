@@ -300,14 +300,29 @@ async fn scans_reported_searched_found_tagged_exported_and_acted_on() {
     let (s, stale) = server
         .post(
             "/api/v1/inventory/actions",
-            &json!({"query": q, "action": "revoke", "dry_run": false, "expect": 2}),
+            &json!({"query": q, "action": "revoke", "reason": 5, "dry_run": false, "selection": "00"}),
         )
         .await;
-    assert_eq!(s, 400, "a changed selection stops the run: {stale}");
+    assert_eq!(s, 400, "another selection stops the run: {stale}");
+    let (s, blind) = server
+        .post(
+            "/api/v1/inventory/actions",
+            &json!({"query": q, "action": "revoke", "reason": 5, "dry_run": false}),
+        )
+        .await;
+    assert_eq!(s, 400, "no run without its dry run's selection: {blind}");
+    // The selection is of the action too: a renewal's does not revoke.
+    let (_, renew_dry) = server
+        .post(
+            "/api/v1/inventory/actions",
+            &json!({"query": q, "action": "renew"}),
+        )
+        .await;
+    assert_ne!(renew_dry["selection"], dry["selection"]);
     let (s, done) = server
         .post(
             "/api/v1/inventory/actions",
-            &json!({"query": q, "action": "revoke", "reason": 5, "dry_run": false, "expect": 1}),
+            &json!({"query": q, "action": "revoke", "reason": 5, "dry_run": false, "selection": dry["selection"]}),
         )
         .await;
     assert_eq!(s, 200, "{done}");
@@ -317,10 +332,16 @@ async fn scans_reported_searched_found_tagged_exported_and_acted_on() {
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0]["serial_hex"], orphan["serial"]);
     // Discovered items cannot be revoked here: skipped, not failed.
+    let (_, skip_dry) = server
+        .post(
+            "/api/v1/inventory/actions",
+            &json!({"query": "source=discovered", "action": "revoke"}),
+        )
+        .await;
     let (_, skip) = server
         .post(
             "/api/v1/inventory/actions",
-            &json!({"query": "source=discovered", "action": "revoke", "dry_run": false, "expect": 0}),
+            &json!({"query": "source=discovered", "action": "revoke", "dry_run": false, "selection": skip_dry["selection"]}),
         )
         .await;
     assert_eq!(
@@ -334,6 +355,25 @@ async fn scans_reported_searched_found_tagged_exported_and_acted_on() {
             .expect("targets")
             .iter()
             .all(|t| t["outcome"] == "skipped: not issued here")
+    );
+
+    // The CLI: the dry run gives the selection; --yes needs it; then the renewal window
+    // (ARI) opens for our server's certificate.
+    let q = format!("fingerprint={fp_ours}");
+    let dry = home.moor_json(&["certs", "act", &q, "--renew"]);
+    assert_eq!(dry["actionable"], 1, "{dry}");
+    assert_eq!(dry["targets"][0]["outcome"], "will renew", "{dry}");
+    assert!(
+        !home
+            .moor(&["certs", "act", &q, "--renew", "--yes"])
+            .status
+            .success()
+    );
+    let sel = dry["selection"].as_str().expect("selection");
+    let done = home.moor_json(&["certs", "act", &q, "--renew", "--yes", "--selection", sel]);
+    assert_eq!(
+        done["targets"][0]["outcome"], "renewal window set",
+        "{done}"
     );
 
     // A rescan: the expired server now serves a new certificate; the old one is gone
