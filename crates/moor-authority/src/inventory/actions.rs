@@ -181,11 +181,11 @@ impl InventoryService {
                 ));
             }
             Some(sel)
-                if !aws_lc_rs::constant_time::verify_slices_are_equal(
+                if aws_lc_rs::constant_time::verify_slices_are_equal(
                     sel.as_bytes(),
                     digest.as_bytes(),
                 )
-                .is_ok() =>
+                .is_err() =>
             {
                 return Err(AuthorityError::BadRequest(format!(
                     "the selection changed since the dry run ({actionable} items to act on now): run the dry run again"
