@@ -170,7 +170,7 @@ pub(crate) async fn alerts(State(s): State<AppState>, session: AdminSession) -> 
             rule: d.rule,
             finding: d.finding,
             subject_key: d.subject_key,
-            target: d.target,
+            target: moor_authority::inventory::alerts::origin(&d.target),
             state: match (d.delivered_at, d.failed_at) {
                 (Some(t), _) => format!("delivered {}", datetime(t)),
                 (None, Some(t)) => format!("failed {}", datetime(t)),

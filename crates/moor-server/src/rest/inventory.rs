@@ -293,6 +293,13 @@ pub(crate) async fn deliveries(
         .inventory()
         .recent_deliveries(200)
         .await
-        .map_err(moor_authority::AuthorityError::from)?;
+        .map_err(moor_authority::AuthorityError::from)?
+        .into_iter()
+        .map(|mut d| {
+            // Webhook URLs often carry a secret (chat hooks): the origin only, as in logs.
+            d.target = moor_authority::inventory::alerts::origin(&d.target);
+            d
+        })
+        .collect::<Vec<_>>();
     Ok(Json(d).into_response())
 }

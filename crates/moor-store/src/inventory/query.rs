@@ -290,20 +290,33 @@ fn term(word: &str, now: i64) -> Result<Term, QueryError> {
             }
         });
     }
+    if word.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(Term::San(san_value(word)));
+    }
     let lower = word.to_ascii_lowercase().replace(':', "");
-    if is_hex(&lower) && (lower.len() == 64 || !word.contains('.')) && lower.len() >= 8 {
+    // Colons only as byte separators (`AB:CD:…`), as fingerprints are printed.
+    let byte_groups = !word.contains(':') || word.split(':').all(|g| g.len() == 2);
+    if is_hex(&lower)
+        && byte_groups
+        && (lower.len() == 64 || !word.contains('.'))
+        && lower.len() >= 8
+    {
         return Ok(Term::Hex(lower));
     }
     Ok(Term::San(san_value(word)))
 }
 
-/// A SAN as the index keeps it: the bare value, lower case.
+/// A SAN as the index keeps it: the bare value, lower case; an IP address in its
+/// canonical text (IPv6 compressed, as certificates are described).
 fn san_value(v: &str) -> String {
     let bare = match v.split_once(':') {
         Some(("dns" | "ip" | "email" | "uri", rest)) => rest,
         _ => v,
     };
-    bare.to_lowercase()
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => bare.to_lowercase(),
+    }
 }
 
 #[cfg(test)]
@@ -335,6 +348,14 @@ mod tests {
                 Term::San("www.example.com".into()),
                 Term::San("a.example".into()),
                 Term::Status(Status::Revoked)
+            ]
+        );
+        let q = parse("2001:db8::7334 2001:DB8:85A3:0:0:8A2E:370:7334", 0).expect("parse");
+        assert_eq!(
+            q.terms,
+            vec![
+                Term::San("2001:db8::7334".into()),
+                Term::San("2001:db8:85a3::8a2e:370:7334".into())
             ]
         );
         let q = parse("AB:CD:EF:01 fingerprint=ABCDEF0123", 0).expect("parse");

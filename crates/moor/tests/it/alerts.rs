@@ -224,6 +224,10 @@ webhooks = ["http://127.0.0.1:{port}/hook?token=s3cret"]
         .filter(|d| d["subject_key"] == fingerprint.as_str())
         .collect();
     assert_eq!(ours.len(), 2, "{deliveries}");
+    assert!(
+        !deliveries.to_string().contains("s3cret"),
+        "the webhook's secret path is not shown: {deliveries}"
+    );
     let hook = ours
         .iter()
         .find(|d| {
