@@ -340,4 +340,21 @@ async fn agent_over_acme_renews_when_the_ari_window_opens() {
     assert_eq!(vc, 0, "{vt}");
     // The same account both times (its key kept beside the state file).
     assert!(dir.join("state.acme-account.key").exists());
+    // The order `replaces` the old certificate: the inventory calls it superseded.
+    let (s, v) = server.get("/api/v1/inventory?q=status%3Dsuperseded").await;
+    assert_eq!(s, 200, "{v}");
+    let superseded: Vec<&str> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["serial_hex"].as_str())
+        .collect();
+    // (The store keeps serials without a DER sign byte.)
+    let bare = |s: &str| s.strip_prefix("00").unwrap_or(s).to_string();
+    assert_eq!(superseded, vec![bare(&s0).as_str()], "{v}");
+    assert_eq!(
+        v["items"][0]["superseded_by"],
+        bare(&serial(&cert)).as_str(),
+        "{v}"
+    );
 }

@@ -232,7 +232,40 @@ impl AcmeService {
         if let Some(p) = err {
             return Err(AcmeError::from(p));
         }
+        // RFC 9773 `replaces`: the new certificate supersedes the old one (the inventory
+        // stops calling the old one expiring). The order stands even if this link fails.
+        if let (Ok(serial), Some(cert_id)) = (&outcome, &order.replaces) {
+            self.link_replacement(&actor, serial, cert_id).await;
+        }
         self.owned_order(&order.id, account).await
+    }
+
+    /// Record that `serial` renewed the certificate `cert_id` (an ARI id) names; logged,
+    /// never fatal (an order finished twice links once).
+    async fn link_replacement(&self, actor: &str, serial: &str, cert_id: &str) {
+        let old = match self.certificate_by_ari_id(cert_id).await {
+            Ok(rec) => rec.serial_hex,
+            Err(e) => {
+                tracing::warn!(cert_id, error = %e.detail(), "replaced certificate not found");
+                return;
+            }
+        };
+        let audit = self.audit(
+            actor,
+            "certificate.renew",
+            serial,
+            &[("predecessor", old.as_str()), ("via", "acme replaces")],
+        );
+        match self
+            .authority
+            .store()
+            .enrollment()
+            .record_renewal(serial, &old, self.now(), audit)
+            .await
+        {
+            Ok(()) | Err(moor_store::StoreError::Conflict { .. }) => {}
+            Err(e) => tracing::warn!(serial, error = %e, "linking an ACME renewal failed"),
+        }
     }
 
     /// The certificate of a valid order with chain number `chain` (RFC 8555 §7.4.2), PEM,
