@@ -1,7 +1,7 @@
 //! The admin dashboard: server-rendered HTML on the HTTPS listener, no JavaScript.
 //!
 //! - `session`   — `GET|POST /login` (an admin token, once), `POST /logout`; sessions in
-//!   memory, the `moor_session` cookie (`Secure; HttpOnly; SameSite=Strict`) and the
+//!   memory, the `__Host-moor_session` cookie (`Secure; HttpOnly; SameSite=Strict`) and the
 //!   per-session CSRF token every form carries;
 //! - `overview`  — `/`: counts by status, the 90-day expiry chart, issuance per day;
 //! - `inventory` — `/inventory?q=…&after=…` (search, quick filters, cursor pages) and

@@ -1,11 +1,11 @@
 //! Dashboard sign-in: an admin token exchanged once for a session.
 //!
 //! - `GET /login` shows the form with a fresh login CSRF token, also set as the
-//!   `moor_login` cookie (double submit: a cross-site page cannot read or set it, so it
+//!   `__Host-moor_login` cookie (double submit: a cross-site page cannot read or set it, so it
 //!   cannot sign a victim in to the attacker's session);
 //! - `POST /login` checks that pair, authenticates the token
 //!   ([`moor_authority::Authority::authenticate_token`]) and starts a session: a random
-//!   256-bit id in the `moor_session` cookie (`Secure; HttpOnly; SameSite=Strict`), kept in
+//!   256-bit id in the `__Host-moor_session` cookie (`Secure; HttpOnly; SameSite=Strict`), kept in
 //!   memory for at most [`IDLE`] without use, with its own random CSRF token;
 //! - `POST /logout` ends it.
 //!
@@ -40,9 +40,9 @@ const MAX_SESSIONS: usize = 1024;
 /// The longest admin token accepted from the form.
 const MAX_TOKEN_LEN: usize = 512;
 /// The session cookie.
-pub(crate) const SESSION_COOKIE: &str = "moor_session";
+pub(crate) const SESSION_COOKIE: &str = "__Host-moor_session";
 /// The login CSRF cookie (double submit).
-const LOGIN_COOKIE: &str = "moor_login";
+const LOGIN_COOKIE: &str = "__Host-moor_login";
 
 /// A signed-in admin. Dashboard handlers that take it cannot run without a session;
 /// without one the request is redirected to `/login`.
@@ -166,7 +166,7 @@ fn login_page(status: StatusCode, error: Option<&'static str>) -> Response {
     set_cookie(
         &mut r,
         &format!(
-            "{LOGIN_COOKIE}={token}; Path=/login; Max-Age=3600; Secure; HttpOnly; SameSite=Strict"
+            "{LOGIN_COOKIE}={token}; Path=/; Max-Age=3600; Secure; HttpOnly; SameSite=Strict"
         ),
     );
     r
@@ -231,7 +231,7 @@ pub(crate) async fn login(
     );
     set_cookie(
         &mut r,
-        &format!("{LOGIN_COOKIE}=; Path=/login; Max-Age=0; Secure; HttpOnly; SameSite=Strict"),
+        &format!("{LOGIN_COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict"),
     );
     r
 }
@@ -343,11 +343,11 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(
             header::COOKIE,
-            HeaderValue::from_static("a=1; moor_session=abc"),
+            HeaderValue::from_static("a=1; __Host-moor_session=abc"),
         );
-        h.append(header::COOKIE, HeaderValue::from_static("moor_login=def"));
-        assert_eq!(cookie(&h, "moor_session"), Some("abc"));
-        assert_eq!(cookie(&h, "moor_login"), Some("def"));
+        h.append(header::COOKIE, HeaderValue::from_static("__Host-moor_login=def"));
+        assert_eq!(cookie(&h, "__Host-moor_session"), Some("abc"));
+        assert_eq!(cookie(&h, "__Host-moor_login"), Some("def"));
         assert_eq!(cookie(&h, "moor"), None);
     }
 

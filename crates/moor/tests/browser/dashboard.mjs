@@ -79,7 +79,7 @@ try {
   check(pathOf(page) === '/login', 'a wrong token stays on the login page');
   await page.fill('#token', token);
   await Promise.all([page.waitForURL((u) => u.pathname === '/'), page.click('#sign-in')]);
-  const session = (await context.cookies()).find((c) => c.name === 'moor_session');
+  const session = (await context.cookies()).find((c) => c.name === '__Host-moor_session');
   check(session !== undefined, 'the session cookie is set');
   check(session.secure && session.httpOnly && session.sameSite === 'Strict',
     'the session cookie is Secure, HttpOnly, SameSite=Strict');

@@ -179,18 +179,18 @@ async fn sign_in(client: &reqwest::Client, server: &Server) -> (String, String) 
         .await
         .expect("login form");
     assert_eq!(r.status(), StatusCode::OK);
-    let login_cookie = cookie_value(&set_cookie(r.headers(), "moor_login").expect("login cookie"));
+    let login_cookie = cookie_value(&set_cookie(r.headers(), "__Host-moor_login").expect("login cookie"));
     let csrf = csrf_field(&r.text().await.expect("body"));
     let r = client
         .post(server.url("/login"))
-        .header("cookie", format!("moor_login={login_cookie}"))
+        .header("cookie", format!("__Host-moor_login={login_cookie}"))
         .form(&[("csrf", csrf.as_str()), ("token", server.token.as_str())])
         .send()
         .await
         .expect("login");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/");
-    let line = set_cookie(r.headers(), "moor_session").expect("session cookie");
+    let line = set_cookie(r.headers(), "__Host-moor_session").expect("session cookie");
     (cookie_value(&line), line)
 }
 
@@ -234,7 +234,7 @@ async fn sessions_csrf_and_escaping(home: Home) {
     // A made-up session id is no session either.
     let r = client
         .get(server.url("/"))
-        .header("cookie", format!("moor_session={}", "ab".repeat(32)))
+        .header("cookie", format!("__Host-moor_session={}", "ab".repeat(32)))
         .send()
         .await
         .expect("get");
@@ -256,7 +256,7 @@ async fn sessions_csrf_and_escaping(home: Home) {
         csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
         "{csp}"
     );
-    let login_line = set_cookie(&h, "moor_login").expect("login cookie");
+    let login_line = set_cookie(&h, "__Host-moor_login").expect("login cookie");
     for flag in ["Secure", "HttpOnly", "SameSite=Strict"] {
         assert!(login_line.contains(flag), "{login_line}");
     }
@@ -267,13 +267,13 @@ async fn sessions_csrf_and_escaping(home: Home) {
     // A bad token: refused, no session.
     let r = client
         .post(server.url("/login"))
-        .header("cookie", format!("moor_login={login_cookie}"))
+        .header("cookie", format!("__Host-moor_login={login_cookie}"))
         .form(&[("csrf", login_csrf.as_str()), ("token", "mooring_tok_nope")])
         .send()
         .await
         .expect("login");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(set_cookie(r.headers(), "moor_session").is_none());
+    assert!(set_cookie(r.headers(), "__Host-moor_session").is_none());
     assert!(
         r.text()
             .await
@@ -291,7 +291,7 @@ async fn sessions_csrf_and_escaping(home: Home) {
         .await
         .expect("login");
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(set_cookie(r.headers(), "moor_session").is_none());
+    assert!(set_cookie(r.headers(), "__Host-moor_session").is_none());
 
     // The right token: a session cookie with every flag.
     let (session, line) = sign_in(&client, &server).await;
@@ -304,7 +304,7 @@ async fn sessions_csrf_and_escaping(home: Home) {
         !line.contains(&server.token),
         "the token is not in the cookie"
     );
-    let cookie = format!("moor_session={session}");
+    let cookie = format!("__Host-moor_session={session}");
     let get = |path: String| {
         let c = client.clone();
         let cookie = cookie.clone();
@@ -384,7 +384,7 @@ async fn sessions_csrf_and_escaping(home: Home) {
     let (_, other_html) = {
         let r = client
             .get(server.url(&format!("/inventory/{fp}")))
-            .header("cookie", format!("moor_session={other}"))
+            .header("cookie", format!("__Host-moor_session={other}"))
             .send()
             .await
             .expect("get");
