@@ -42,7 +42,13 @@ pub struct InventoryService {
     orphan_after: i64,
     /// Per-label thresholds, parsed: (name, value, seconds).
     thresholds: Vec<(String, String, i64)>,
+    /// The overview reads the whole table: computed at most every [`OVERVIEW_TTL`], one
+    /// caller at a time.
+    overview: tokio::sync::Mutex<Option<(std::time::Instant, Overview)>>,
 }
+
+/// How long an overview is served before it is counted again.
+const OVERVIEW_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One item with everything the detail page shows.
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +114,7 @@ impl InventoryService {
             alerts,
             orphan_after,
             thresholds,
+            overview: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -266,8 +273,20 @@ impl InventoryService {
         }
     }
 
-    /// Counts by status and the two timelines.
+    /// Counts by status and the two timelines (at most [`OVERVIEW_TTL`] old).
     pub async fn overview(&self) -> Result<Overview, AuthorityError> {
+        let mut cached = self.overview.lock().await;
+        if let Some((at, o)) = cached.as_ref()
+            && at.elapsed() < OVERVIEW_TTL
+        {
+            return Ok(o.clone());
+        }
+        let o = self.count_overview().await?;
+        *cached = Some((std::time::Instant::now(), o.clone()));
+        Ok(o)
+    }
+
+    async fn count_overview(&self) -> Result<Overview, AuthorityError> {
         let now = self.authority.now_unix();
         let inv = self.authority.store().inventory();
         let today = now - now.rem_euclid(DAY);
