@@ -152,6 +152,10 @@ pub struct InventoryReport {
     /// host under a root that this report did not see are gone.
     pub file_scope: Option<(String, Vec<String>)>,
     pub key_files: Vec<(String, String, String, i64, i64)>,
+    /// What this report's places are marked with ([`report_mark`]); 0: a new one. A
+    /// report sent in parts gives every part the same mark, and the file scope to the
+    /// last part only.
+    pub mark: i64,
 }
 
 /// What ingesting a report changed.
@@ -800,7 +804,7 @@ fn finding_base_sql(kind: FindingKind, p: &FindingParams, sql: &mut Sql) -> Opti
 }
 
 /// A random mark for the places one report saw (never 0, the column's default).
-pub(crate) fn report_mark() -> Result<i64, StoreError> {
+pub fn report_mark() -> Result<i64, StoreError> {
     let mut b = [0u8; 8];
     aws_lc_rs::rand::fill(&mut b)
         .map_err(|_| StoreError::Corrupt("the system random generator failed".into()))?;
@@ -1010,7 +1014,10 @@ macro_rules! inventory_backend {
         ) -> Result<ReportAck, StoreError> {
             let now = report.now;
             // What this report saw carries its mark; the rest of a place it covers is gone.
-            let mark = $crate::inventory::report_mark()?;
+            let mark = match report.mark {
+                0 => $crate::inventory::report_mark()?,
+                m => m,
+            };
             let mut ack = ReportAck::default();
             for s in &report.sightings {
                 let mut ids = Vec::with_capacity(s.items.len());
@@ -1076,32 +1083,32 @@ macro_rules! inventory_backend {
                 .await?;
                 ack.key_files += 1;
             }
-            if let Some((host, roots)) = &report.file_scope {
-                // A file or directory that could not be read this time proves nothing:
-                // what was recorded there (below it) takes this report's mark, unchanged
-                // otherwise, so the sweep below leaves it alone.
-                for s in report.sightings.iter().filter(|s| s.kind == "file" && !s.authoritative) {
-                    let below = format!("{}/", s.endpoint.trim_end_matches('/'));
-                    let end = format!("{}0", s.endpoint.trim_end_matches('/'));
-                    for table in ["inventory_locations", "inventory_key_files"] {
-                        let (col, kind) = if table == "inventory_locations" {
-                            ("endpoint", " AND kind = 'file'")
-                        } else {
-                            ("path", "")
-                        };
-                        sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "UPDATE {table} SET seen_mark = $5 WHERE host = $1{kind} AND gone_at IS NULL \
-                             AND ({col} = $2 OR ({col} >= $3 AND {col} < $4))"
-                        )))
-                        .bind(&s.host)
-                        .bind(&s.endpoint)
-                        .bind(&below)
-                        .bind(&end)
-                        .bind(mark)
-                        .execute(&mut *conn)
-                        .await?;
-                    }
+            // A file or directory that could not be read this time proves nothing:
+            // what was recorded there (below it) takes this report's mark, unchanged
+            // otherwise, so the sweep below leaves it alone.
+            for s in report.sightings.iter().filter(|s| s.kind == "file" && !s.authoritative) {
+                let below = format!("{}/", s.endpoint.trim_end_matches('/'));
+                let end = format!("{}0", s.endpoint.trim_end_matches('/'));
+                for table in ["inventory_locations", "inventory_key_files"] {
+                    let (col, kind) = if table == "inventory_locations" {
+                        ("endpoint", " AND kind = 'file'")
+                    } else {
+                        ("path", "")
+                    };
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE {table} SET seen_mark = $5 WHERE host = $1{kind} AND gone_at IS NULL \
+                         AND ({col} = $2 OR ({col} >= $3 AND {col} < $4))"
+                    )))
+                    .bind(&s.host)
+                    .bind(&s.endpoint)
+                    .bind(&below)
+                    .bind(&end)
+                    .bind(mark)
+                    .execute(&mut *conn)
+                    .await?;
                 }
+            }
+            if let Some((host, roots)) = &report.file_scope {
                 for root in roots {
                     // The root itself (a file) or everything below it (a directory).
                     let lo = format!("{}/", root.trim_end_matches('/'));

@@ -118,5 +118,6 @@ contract! {
         findings_select_their_candidates,
         alerts_are_raised_once_and_deliveries_retried,
         finding_thresholds_labels_unalerted_locations_and_claims,
+        a_report_in_parts_sweeps_once_and_spares_what_it_could_not_read,
     ],
 }

@@ -47,6 +47,9 @@ pub struct InventoryService {
     overview: tokio::sync::Mutex<Option<(std::time::Instant, Overview)>>,
 }
 
+/// Places per part of a report (one transaction each).
+pub const REPORT_PART: usize = 2_000;
+
 /// How long an overview is served before it is counted again.
 const OVERVIEW_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -137,7 +140,9 @@ impl InventoryService {
         i64::from(self.config.expiring_days) * DAY
     }
 
-    /// Record what a scanner found (audited once per report).
+    /// Record what a scanner found: in parts of [`REPORT_PART`] places, each its own
+    /// transaction and audit entry (a large report never holds the writer for long), all
+    /// with one mark; the sweep of what a file scan no longer found runs with the last.
     pub async fn ingest(
         &self,
         who: &Requester,
@@ -145,26 +150,58 @@ impl InventoryService {
     ) -> Result<ReportAck, AuthorityError> {
         let now = self.authority.now_unix();
         let host = report.host.clone();
-        let (prepared, skipped) = ingest::prepare(report, now)?;
-        let detail = audit_detail(&[
-            ("host", &host),
-            ("locations", &prepared.sightings.len().to_string()),
-            ("key_files", &prepared.key_files.len().to_string()),
-            ("unreadable_certificates", &skipped.to_string()),
-        ]);
-        let audit = NewAuditEntry {
-            ts: now,
-            actor: who.id(),
-            action: "inventory.report".into(),
-            subject: host,
-            detail,
-        };
-        Ok(self
-            .authority
-            .store()
-            .inventory()
-            .ingest_report(prepared, audit)
-            .await?)
+        let (mut prepared, skipped) = ingest::prepare(report, now)?;
+        prepared.mark = moor_store::inventory::report_mark()?;
+        let mut sightings = std::mem::take(&mut prepared.sightings);
+        let mut key_files = std::mem::take(&mut prepared.key_files);
+        let file_scope = prepared.file_scope.take();
+        let parts = sightings
+            .len()
+            .max(key_files.len())
+            .div_ceil(REPORT_PART)
+            .max(1);
+        let mut total = ReportAck::default();
+        for part in 1..=parts {
+            let last = part == parts;
+            let rest_s = sightings.split_off(sightings.len().min(REPORT_PART));
+            let rest_k = key_files.split_off(key_files.len().min(REPORT_PART));
+            let chunk = moor_store::inventory::InventoryReport {
+                now,
+                sightings: std::mem::replace(&mut sightings, rest_s),
+                key_files: std::mem::replace(&mut key_files, rest_k),
+                file_scope: if last { file_scope.clone() } else { None },
+                mark: prepared.mark,
+            };
+            let detail = audit_detail(&[
+                ("host", &host),
+                ("part", &format!("{part}/{parts}")),
+                ("locations", &chunk.sightings.len().to_string()),
+                ("key_files", &chunk.key_files.len().to_string()),
+                (
+                    "unreadable_certificates",
+                    &if last { skipped } else { 0 }.to_string(),
+                ),
+            ]);
+            let audit = NewAuditEntry {
+                ts: now,
+                actor: who.id(),
+                action: "inventory.report".into(),
+                subject: host.clone(),
+                detail,
+            };
+            let ack = self
+                .authority
+                .store()
+                .inventory()
+                .ingest_report(chunk, audit)
+                .await?;
+            total.certificates += ack.certificates;
+            total.new += ack.new;
+            total.locations += ack.locations;
+            total.gone += ack.gone;
+            total.key_files += ack.key_files;
+        }
+        Ok(total)
     }
 
     /// One page of the items matching `text` (the search language of

@@ -195,6 +195,7 @@ pub async fn reports_record_locations_and_mark_what_is_gone(b: Backend) {
                     0o644,
                     0,
                 )],
+                mark: 0,
             },
             audit("inventory.report", "h1"),
         )
@@ -241,6 +242,7 @@ pub async fn reports_record_locations_and_mark_what_is_gone(b: Backend) {
                 ],
                 file_scope: Some(("h1".into(), vec!["/etc/ssl/".into()])),
                 key_files: vec![],
+                mark: 0,
             },
             audit("inventory.report", "h1"),
         )
@@ -482,6 +484,7 @@ pub async fn findings_select_their_candidates(b: Backend) {
                     ("h".into(), "/k/group.key".into(), "pkcs8".into(), 0o640, 0),
                     ("h".into(), "/k/closed.key".into(), "pkcs8".into(), 0o600, 0),
                 ],
+                mark: 0,
             },
             audit("inventory.report", "scan"),
         )
@@ -718,4 +721,71 @@ pub async fn finding_thresholds_labels_unalerted_locations_and_claims(b: Backend
             .len(),
         1
     );
+}
+
+pub async fn a_report_in_parts_sweeps_once_and_spares_what_it_could_not_read(b: Backend) {
+    let s = b.open().await;
+    let a = found("pa", "CN=a", "CN=X", &[], NOW + 100 * DAY);
+    let c = found("pc", "CN=c", "CN=X", &[], NOW + 100 * DAY);
+    let d = found("pd", "CN=d", "CN=X", &[], NOW + 100 * DAY);
+    let report = |now, sightings, scope: bool, mark| InventoryReport {
+        now,
+        sightings,
+        file_scope: scope.then(|| ("h".to_string(), vec!["/p".to_string()])),
+        key_files: vec![],
+        mark,
+    };
+    s.inventory()
+        .ingest_report(
+            report(
+                NOW,
+                vec![
+                    file("h", "/p/a.pem", vec![a.clone()]),
+                    file("h", "/p/sub/c.pem", vec![c.clone()]),
+                    file("h", "/p/d.pem", vec![d.clone()]),
+                ],
+                true,
+                0,
+            ),
+            audit("inventory.report", "h"),
+        )
+        .await
+        .unwrap();
+    // Later, in two parts with one mark: a.pem seen in the first, /p/sub unreadable in the
+    // first, the sweep with the second; d.pem is gone.
+    let mark = moor_store::inventory::report_mark().unwrap();
+    let mut unreadable = file("h", "/p/sub", vec![]);
+    unreadable.authoritative = false;
+    let ack1 = s
+        .inventory()
+        .ingest_report(
+            report(
+                NOW + DAY,
+                vec![file("h", "/p/a.pem", vec![a.clone()]), unreadable],
+                false,
+                mark,
+            ),
+            audit("inventory.report", "h"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack1.gone, 0);
+    let ack2 = s
+        .inventory()
+        .ingest_report(
+            report(NOW + DAY + 1, vec![], true, mark),
+            audit("inventory.report", "h"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack2.gone, 1, "only d.pem");
+    for (it, gone) in [(&a, false), (&c, false), (&d, true)] {
+        let (_, locs, _) = s
+            .inventory()
+            .inventory_item(&it.fingerprint)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(locs[0].gone_at.is_some(), gone, "{}", it.serial_hex);
+    }
 }
