@@ -34,17 +34,17 @@ pub fn certs_only(certs: &[&[u8]]) -> Vec<u8> {
 #[error("not a certs-only PKCS#7: {0}")]
 pub struct Pkcs7Error(&'static str);
 
-/// One DER TLV at the start of `b`: (tag, content, rest).
-fn read_tlv(b: &[u8]) -> Result<(u8, &[u8], &[u8]), Pkcs7Error> {
-    let err = Pkcs7Error("truncated or bad length");
-    let (&tag, rest) = b.split_first().ok_or(err.clone())?;
-    let (&first, rest) = rest.split_first().ok_or(err.clone())?;
+/// One DER TLV at the start of `b`: (tag, content, rest); definite lengths of at most
+/// four octets. None when truncated or malformed.
+pub fn parse_tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = b.split_first()?;
+    let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {
         (usize::from(first), rest)
     } else {
         let n = usize::from(first & 0x7f);
         if n == 0 || n > 4 || rest.len() < n {
-            return Err(err);
+            return None;
         }
         let len = rest[..n]
             .iter()
@@ -52,9 +52,13 @@ fn read_tlv(b: &[u8]) -> Result<(u8, &[u8], &[u8]), Pkcs7Error> {
         (len, &rest[n..])
     };
     if rest.len() < len {
-        return Err(err);
+        return None;
     }
-    Ok((tag, &rest[..len], &rest[len..]))
+    Some((tag, &rest[..len], &rest[len..]))
+}
+
+fn read_tlv(b: &[u8]) -> Result<(u8, &[u8], &[u8]), Pkcs7Error> {
+    parse_tlv(b).ok_or(Pkcs7Error("truncated or bad length"))
 }
 
 /// The certificates (DER, in order) of a certs-only ContentInfo(SignedData), as EST and

@@ -811,8 +811,9 @@ pub fn report_mark() -> Result<i64, StoreError> {
     Ok(i64::from_le_bytes(b) | 1)
 }
 
-/// Check an update's bounds before it reaches the database.
-pub(crate) fn check_update(u: &ItemUpdate) -> Result<(), StoreError> {
+/// Check an update's bounds before it reaches the database (a Conflict naming what is
+/// wrong).
+pub fn check_update(u: &ItemUpdate) -> Result<(), StoreError> {
     let bad = |what: String| StoreError::Conflict { what };
     for v in [&u.owner, &u.team].into_iter().flatten().flatten() {
         if v.is_empty() || v.len() > 256 || v.chars().any(char::is_control) {

@@ -273,25 +273,7 @@ fn pbes2_decrypt(algorithm: &[u8], ciphertext: &[u8], password: &[u8]) -> Option
 
 /// One DER TLV at the start of `b`: (tag, content, rest). Definite lengths only.
 pub(crate) fn tlv(b: &[u8]) -> Result<(u8, &[u8], &[u8]), Pkcs12Error> {
-    let err = Pkcs12Error("truncated or bad length");
-    let (&tag, rest) = b.split_first().ok_or(err.clone())?;
-    let (&first, rest) = rest.split_first().ok_or(err.clone())?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return Err(err);
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |a, &x| (a << 8) | usize::from(x));
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return Err(err);
-    }
-    Ok((tag, &rest[..len], &rest[len..]))
+    moor_core::pkcs7::parse_tlv(b).ok_or(Pkcs12Error("truncated or bad length"))
 }
 
 #[cfg(test)]

@@ -361,34 +361,10 @@ pub fn normalise_fingerprint(s: &str) -> Result<String, AuthorityError> {
     Ok(fp)
 }
 
-/// Bounds of owner, team and labels (the same the store enforces), as a client error.
+/// Bounds of owner, team and labels (the store's own check), as a client error.
 fn check_update(u: &ItemUpdate) -> Result<(), AuthorityError> {
-    for v in [&u.owner, &u.team].into_iter().flatten().flatten() {
-        if v.is_empty() || v.len() > 256 || v.chars().any(char::is_control) {
-            return Err(AuthorityError::BadRequest(
-                "owner and team are 1 to 256 printable characters".into(),
-            ));
-        }
-    }
-    if let Some(labels) = &u.labels {
-        if labels.len() > moor_store::inventory::MAX_LABELS {
-            return Err(AuthorityError::BadRequest(format!(
-                "at most {} labels",
-                moor_store::inventory::MAX_LABELS
-            )));
-        }
-        for (k, v) in labels {
-            let ok_name = !k.is_empty()
-                && k.len() <= 64
-                && k.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
-            if !ok_name || v.len() > 256 || v.chars().any(|c| c.is_control() || c.is_whitespace()) {
-                return Err(AuthorityError::BadRequest(format!(
-                    "label {:?}: names are 1 to 64 of A-Z a-z 0-9 - _ . /, values at most 256 characters without spaces",
-                    k.chars().take(40).collect::<String>()
-                )));
-            }
-        }
-    }
-    Ok(())
+    moor_store::inventory::check_update(u).map_err(|e| match e {
+        moor_store::StoreError::Conflict { what } => AuthorityError::BadRequest(what),
+        other => AuthorityError::Store(other),
+    })
 }
