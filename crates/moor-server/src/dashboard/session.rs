@@ -165,9 +165,7 @@ fn login_page(status: StatusCode, error: Option<&'static str>) -> Response {
     *r.status_mut() = status;
     set_cookie(
         &mut r,
-        &format!(
-            "{LOGIN_COOKIE}={token}; Path=/; Max-Age=3600; Secure; HttpOnly; SameSite=Strict"
-        ),
+        &format!("{LOGIN_COOKIE}={token}; Path=/; Max-Age=3600; Secure; HttpOnly; SameSite=Strict"),
     );
     r
 }
@@ -345,7 +343,10 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; __Host-moor_session=abc"),
         );
-        h.append(header::COOKIE, HeaderValue::from_static("__Host-moor_login=def"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-moor_login=def"),
+        );
         assert_eq!(cookie(&h, "__Host-moor_session"), Some("abc"));
         assert_eq!(cookie(&h, "__Host-moor_login"), Some("def"));
         assert_eq!(cookie(&h, "moor"), None);

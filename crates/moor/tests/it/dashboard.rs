@@ -179,7 +179,8 @@ async fn sign_in(client: &reqwest::Client, server: &Server) -> (String, String) 
         .await
         .expect("login form");
     assert_eq!(r.status(), StatusCode::OK);
-    let login_cookie = cookie_value(&set_cookie(r.headers(), "__Host-moor_login").expect("login cookie"));
+    let login_cookie =
+        cookie_value(&set_cookie(r.headers(), "__Host-moor_login").expect("login cookie"));
     let csrf = csrf_field(&r.text().await.expect("body"));
     let r = client
         .post(server.url("/login"))
