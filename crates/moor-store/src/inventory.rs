@@ -217,6 +217,9 @@ pub enum FindingKind {
     UnknownIssuer,
     Orphan,
     KeyFileReadable,
+    /// An event, not a problem: a certificate issued here in the last day (for alert rules
+    /// on issuance; never part of "every kind").
+    Issued,
 }
 
 impl FindingKind {
@@ -245,11 +248,16 @@ impl FindingKind {
             FindingKind::UnknownIssuer => "unknown-issuer",
             FindingKind::Orphan => "orphan",
             FindingKind::KeyFileReadable => "key-file-readable",
+            FindingKind::Issued => "issued",
         }
     }
 
+    /// A kind by name: a problem of [`FindingKind::ALL`], or the `issued` event.
     pub fn parse(s: &str) -> Option<FindingKind> {
-        FindingKind::ALL.into_iter().find(|k| k.as_str() == s)
+        FindingKind::ALL
+            .into_iter()
+            .chain([FindingKind::Issued])
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -797,6 +805,13 @@ fn finding_base_sql(kind: FindingKind, p: &FindingParams, sql: &mut Sql) -> Opti
                  AND i.revoked_at IS NULL AND i.superseded_by IS NULL AND i.not_after >= {n} \
                  AND i.created_at <= {c} AND NOT EXISTS (SELECT 1 FROM inventory_locations l \
                  WHERE l.inventory_id = i.id)"
+            )
+        }
+        FindingKind::Issued => {
+            let since = sql.int(p.now.saturating_sub(86_400));
+            format!(
+                "i.kind = 'x509' AND i.source NOT IN ('discovered', 'internal') \
+                 AND i.created_at >= {since}"
             )
         }
         FindingKind::KeyFileReadable => return None,

@@ -17,7 +17,8 @@ const MAX_LOCATIONS: usize = 10;
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     /// `expiring`, `expired-served`, `revoked-served`, `weak-key`, `weak-signature`,
-    /// `shared-key`, `self-signed-leaf`, `unknown-issuer`, `orphan`, `key-file-readable`.
+    /// `shared-key`, `self-signed-leaf`, `unknown-issuer`, `orphan`, `key-file-readable`;
+    /// the event `issued` (alert rules on issuance).
     pub kind: FindingKind,
     /// `critical`, `high`, `medium`, `low`.
     pub severity: &'static str,
@@ -75,6 +76,7 @@ fn severity(kind: FindingKind, item: Option<&InventoryItem>, now: i64) -> &'stat
             "medium"
         }
         FindingKind::Orphan => "low",
+        FindingKind::Issued => "info",
     }
 }
 
@@ -271,6 +273,17 @@ impl InventoryService {
                 ),
                 format!(
                     "deploy it, or revoke it if unused: moor revoke {} (scan where it should be to record its location)",
+                    i.serial_hex
+                ),
+            ),
+            FindingKind::Issued => (
+                format!(
+                    "{name} was issued ({}) on {}",
+                    i.source,
+                    date(i.created_at)
+                ),
+                format!(
+                    "nothing if it was expected; if not, find who asked (moor audit) and revoke it: moor revoke {}",
                     i.serial_hex
                 ),
             ),

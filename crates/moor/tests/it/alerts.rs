@@ -117,6 +117,11 @@ name = "expiring-soon"
 findings = ["expiring"]
 labels = ["alert=yes"]
 webhooks = ["http://127.0.0.1:{port}/hook?token=s3cret"]
+
+[[alerts.rules]]
+name = "issuance"
+findings = ["issued"]
+log = true
 "#
     )));
     let server = home.serve();
@@ -221,9 +226,22 @@ webhooks = ["http://127.0.0.1:{port}/hook?token=s3cret"]
         .as_array()
         .expect("deliveries")
         .iter()
-        .filter(|d| d["subject_key"] == fingerprint.as_str())
+        .filter(|d| d["subject_key"] == fingerprint.as_str() && d["rule"] == "expiring-soon")
         .collect();
     assert_eq!(ours.len(), 2, "{deliveries}");
+    // The issuance event: one log delivery for the certificate, whatever its labels.
+    let issued_events: Vec<&Value> = deliveries
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .filter(|d| d["rule"] == "issuance" && d["finding"] == "issued")
+        .collect();
+    assert!(
+        issued_events
+            .iter()
+            .any(|d| d["subject_key"] == fingerprint.as_str() && d["target"] == "log"),
+        "{deliveries}"
+    );
     assert!(
         !deliveries.to_string().contains("s3cret"),
         "the webhook's secret path is not shown: {deliveries}"
