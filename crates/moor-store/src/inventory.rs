@@ -563,6 +563,12 @@ pub(crate) fn search_sql(s: &Search) -> Result<(Sql, bool), StoreError> {
                 .ok_or_else(bad_cursor)?;
             let p = sql.int(id);
             conds.push(format!("{id_col} > {p}"));
+            if id_col != "i.id" {
+                // The joined table's order is the driver's; saying it of `i` too lets
+                // PostgreSQL start its scan of inventory at the cursor.
+                let p2 = sql.int(id);
+                conds.push(format!("i.id > {p2}"));
+            }
         }
         (Order::NotAfter, Some(c)) => {
             let (na, id) = c
@@ -778,7 +784,9 @@ fn finding_base_sql(kind: FindingKind, p: &FindingParams, sql: &mut Sql) -> Opti
         FindingKind::SharedKey => {
             let n = sql.int(p.now);
             format!(
-                "i.kind = 'x509' AND i.chain_position = 'leaf' AND i.revoked_at IS NULL \
+                "i.spki_sha256 IN (SELECT spki_sha256 FROM inventory WHERE spki_sha256 <> '' \
+                 GROUP BY spki_sha256 HAVING COUNT(*) > 1) \
+                 AND i.kind = 'x509' AND i.chain_position = 'leaf' AND i.revoked_at IS NULL \
                  AND i.not_after >= {n} AND i.spki_sha256 <> '' AND EXISTS (SELECT 1 FROM inventory o \
                  WHERE o.spki_sha256 = i.spki_sha256 AND o.id <> i.id AND o.kind = 'x509' \
                  AND o.chain_position = 'leaf' AND o.revoked_at IS NULL AND o.not_after >= {n} \
@@ -792,7 +800,7 @@ fn finding_base_sql(kind: FindingKind, p: &FindingParams, sql: &mut Sql) -> Opti
             "i.kind = 'x509' AND i.issuer_id IS NULL AND i.self_signed = 0 \
              AND i.chain_position = 'leaf' AND NOT EXISTS (SELECT 1 FROM inventory c \
              WHERE c.subject = i.issuer AND c.chain_position <> 'leaf') \
-             AND NOT EXISTS (SELECT 1 FROM issuers s WHERE s.id = i.issuer)"
+             AND i.issuer NOT IN (SELECT id FROM issuers)"
                 .into()
         }
         FindingKind::Orphan => {

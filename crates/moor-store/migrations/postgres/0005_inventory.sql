@@ -46,6 +46,13 @@ CREATE INDEX inventory_spki      ON inventory (spki_sha256);
 CREATE INDEX inventory_issuer    ON inventory (issuer, id);
 CREATE INDEX inventory_owner     ON inventory (owner, id) WHERE owner IS NOT NULL;
 CREATE INDEX inventory_team      ON inventory (team, id) WHERE team IS NOT NULL;
+-- Findings and status filters (measured at 10 M rows, docs/benchmarks.md): the CA
+-- certificates by subject (unknown-issuer: > 120 s without, 1 ms with), revoked and
+-- superseded items in id order, and unrevoked ones by expiry (the overview's timeline).
+CREATE INDEX inventory_ca_subject ON inventory (subject) WHERE chain_position <> 'leaf';
+CREATE INDEX inventory_revoked    ON inventory (id) WHERE revoked_at IS NOT NULL;
+CREATE INDEX inventory_superseded ON inventory (id) WHERE superseded_by IS NOT NULL;
+CREATE INDEX inventory_live_not_after ON inventory (not_after) WHERE revoked_at IS NULL;
 
 -- SAN search: the bare value (example.com, 10.0.0.1, a principal), lower case.
 CREATE TABLE inventory_sans (
