@@ -230,14 +230,15 @@ impl SqliteStore {
             // A local file cannot hang up: no ping before every acquire (one
             // more hand-off to the connection's thread).
             .test_before_acquire(false)
-            // Readers map nothing and keep 4 MiB of cache each: every reader's mapping of
+            // Readers map nothing and keep 8 MiB of cache each: every reader's mapping of
             // a large file counted in the server's RSS (340 MiB while searching 10 M
-            // inventory rows, 2.7 GiB during full scans), and searches read a handful of
-            // pages (0.04-0.2 ms each from the OS cache without mmap).
+            // inventory rows, 2.7 GiB during full scans; 182 MiB at most now). 4 MiB
+            // doubled the p99 of a search that reads thousands of rows per page (70 ms at
+            // 8 clients), 16 MiB took the RSS to 229 MiB (docs/benchmarks.md).
             .connect_with(
                 base.read_only(true)
                     .pragma("mmap_size", "0")
-                    .pragma("cache_size", "-4096"),
+                    .pragma("cache_size", "-8192"),
             )
             .await?;
 
