@@ -1311,6 +1311,23 @@ macro_rules! inventory_backend {
             async fn inventory_write(&self, write: InventoryWrite) -> Result<Done, StoreError> {
                 self.write(Op::Inventory(Box::new(write))).await
             }
+
+            /// (day, count) rows of a `day, n` query over `[$1, $2)`.
+            async fn per_day(
+                &self,
+                sql: &'static str,
+                from: i64,
+                until: i64,
+            ) -> Result<Vec<(i64, i64)>, StoreError> {
+                let rows = sqlx::query(sql)
+                    .bind(from)
+                    .bind(until)
+                    .fetch_all(&self.$reader)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("day")?, r.try_get("n")?)))
+                    .collect()
+            }
         }
 
         #[async_trait]
@@ -1432,18 +1449,14 @@ macro_rules! inventory_backend {
                 from: i64,
                 until: i64,
             ) -> Result<Vec<(i64, i64)>, StoreError> {
-                let rows = sqlx::query(
+                self.per_day(
                     "SELECT not_after / 86400 AS day, COUNT(*) AS n FROM inventory \
                      WHERE not_after >= $1 AND not_after < $2 AND revoked_at IS NULL \
                      GROUP BY not_after / 86400 ORDER BY day",
+                    from,
+                    until,
                 )
-                .bind(from)
-                .bind(until)
-                .fetch_all(&self.$reader)
-                .await?;
-                rows.iter()
-                    .map(|r| Ok((r.try_get("day")?, r.try_get("n")?)))
-                    .collect()
+                .await
             }
 
             async fn issuance_histogram(
@@ -1451,18 +1464,14 @@ macro_rules! inventory_backend {
                 from: i64,
                 until: i64,
             ) -> Result<Vec<(i64, i64)>, StoreError> {
-                let rows = sqlx::query(
+                self.per_day(
                     "SELECT created_at / 86400 AS day, COUNT(*) AS n FROM certificates \
                      WHERE created_at >= $1 AND created_at < $2 \
                      GROUP BY created_at / 86400 ORDER BY day",
+                    from,
+                    until,
                 )
-                .bind(from)
-                .bind(until)
-                .fetch_all(&self.$reader)
-                .await?;
-                rows.iter()
-                    .map(|r| Ok((r.try_get("day")?, r.try_get("n")?)))
-                    .collect()
+                .await
             }
 
             async fn finding_rows(

@@ -111,6 +111,19 @@ pub async fn issued_certificates_enter_and_follow_revocation_and_renewal(b: Back
     .unwrap();
 
     assert_eq!(search(&*s, "web.example.com", NOW).await, vec!["a1", "a2"]);
+    // Per day: both issued the day before NOW; one ends in 10 days, one in 60.
+    let issued = s
+        .inventory()
+        .issuance_histogram(NOW - 2 * DAY, NOW)
+        .await
+        .unwrap();
+    assert_eq!(issued, vec![((NOW - DAY) / DAY, 2)]);
+    let ending = s
+        .inventory()
+        .expiry_histogram(NOW, NOW + 30 * DAY)
+        .await
+        .unwrap();
+    assert_eq!(ending, vec![((NOW + 10 * DAY) / DAY, 1)]);
     assert_eq!(search(&*s, "ip=10.0.0.1", NOW).await, vec!["a1"]);
     assert_eq!(search(&*s, "source=acme", NOW).await, vec!["a1"]);
     assert_eq!(
