@@ -13,6 +13,7 @@ pub mod config;
 pub mod crl;
 pub mod cross_sign;
 mod error;
+mod http_client;
 pub mod inventory;
 pub mod issue;
 pub mod metrics;

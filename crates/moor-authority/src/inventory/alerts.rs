@@ -496,82 +496,28 @@ async fn post_json(
     body: String,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<(), String> {
-    use hyper::body::Body as _;
-    use hyper_util::rt::TokioIo;
-    let u = url::Url::parse(url).map_err(|_| "not a URL".to_string())?;
-    let host = u.host_str().ok_or("no host")?.to_string();
-    let port = u.port_or_known_default().ok_or("no port")?;
-    let host_header = match u.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.clone(),
-    };
-    let path = match u.query() {
-        Some(q) => format!("{}?{q}", u.path()),
-        None => u.path().to_string(),
-    };
-    let work = async {
-        let tcp = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let req = hyper::Request::post(path)
-            .header(hyper::header::HOST, host_header)
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .header(
+    let answer = crate::http_client::request(
+        hyper::Method::POST,
+        url,
+        &[
+            (hyper::header::CONTENT_TYPE, "application/json"),
+            (
                 hyper::header::USER_AGENT,
                 concat!("mooring/", env!("CARGO_PKG_VERSION")),
-            )
-            .header(hyper::header::CONTENT_LENGTH, body.len())
-            .header(hyper::header::CONNECTION, "close")
-            .body(body)
-            .map_err(|e| e.to_string())?;
-        macro_rules! exchange {
-            ($io:expr) => {{
-                let (mut sender, conn) =
-                    hyper::client::conn::http1::handshake::<_, String>(TokioIo::new($io))
-                        .await
-                        .map_err(|e| format!("HTTP: {e}"))?;
-                tokio::spawn(conn);
-                let resp = sender
-                    .send_request(req)
-                    .await
-                    .map_err(|e| format!("HTTP: {e}"))?;
-                let status = resp.status();
-                // Read (a bounded part of) the answer so the exchange completes cleanly.
-                let mut answer = resp.into_body();
-                let mut read = 0usize;
-                while read < MAX_ANSWER_BYTES {
-                    let Some(Ok(frame)) =
-                        std::future::poll_fn(|cx| std::pin::Pin::new(&mut answer).poll_frame(cx))
-                            .await
-                    else {
-                        break;
-                    };
-                    read += frame.data_ref().map_or(0, |d| d.len());
-                }
-                if status.is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("HTTP {status}"))
-                }
-            }};
-        }
-        if u.scheme() == "https" {
-            let cfg = tls.ok_or("no TLS configuration")?;
-            let name =
-                rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-                    .map_err(|e| e.to_string())?;
-            let tls = tokio_rustls::TlsConnector::from(cfg)
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS: {e}"))?;
-            exchange!(tls)
-        } else {
-            exchange!(tcp)
-        }
-    };
-    tokio::time::timeout(WEBHOOK_TIMEOUT, work)
-        .await
-        .map_err(|_| format!("timed out after {} s", WEBHOOK_TIMEOUT.as_secs()))?
+            ),
+        ],
+        body,
+        tls,
+        // Read (a bounded part of) the answer so the exchange completes cleanly.
+        MAX_ANSWER_BYTES,
+        WEBHOOK_TIMEOUT,
+    )
+    .await?;
+    if answer.status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}", answer.status))
+    }
 }
 
 #[cfg(test)]

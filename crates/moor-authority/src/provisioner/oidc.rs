@@ -292,81 +292,43 @@ impl Provider {
 /// GET `url` (https with `ca_pem`, or http on loopback), at most [`MAX_JWKS_BYTES`],
 /// within 10 seconds.
 async fn fetch(url: &str, ca_pem: Option<&[u8]>) -> Result<Vec<u8>, String> {
-    use hyper::body::Body as _;
-    use hyper_util::rt::TokioIo;
-    let u = url::Url::parse(url).map_err(|e| e.to_string())?;
-    let host = u.host_str().ok_or("no host")?.to_string();
-    let port = u.port_or_known_default().ok_or("no port")?;
-    let path = match u.query() {
-        Some(q) => format!("{}?{q}", u.path()),
-        None => u.path().to_string(),
-    };
-    let work = async {
-        let tcp = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        let req = hyper::Request::get(path)
-            .header(hyper::header::HOST, host.clone())
-            .header(hyper::header::CONNECTION, "close")
-            .body(String::new())
-            .map_err(|e| e.to_string())?;
-        macro_rules! exchange {
-            ($io:expr) => {{
-                let (mut sender, conn) =
-                    hyper::client::conn::http1::handshake::<_, String>(TokioIo::new($io))
-                        .await
-                        .map_err(|e| format!("{url}: {e}"))?;
-                tokio::spawn(conn);
-                let resp = sender
-                    .send_request(req)
-                    .await
-                    .map_err(|e| format!("{url}: {e}"))?;
-                if resp.status() != hyper::StatusCode::OK {
-                    return Err(format!("{url}: HTTP {}", resp.status()));
-                }
-                let mut body = resp.into_body();
-                let mut out = Vec::new();
-                while let Some(frame) =
-                    std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
-                {
-                    let frame = frame.map_err(|e| format!("{url}: {e}"))?;
-                    if let Ok(data) = frame.into_data() {
-                        out.extend_from_slice(&data);
-                        if out.len() > MAX_JWKS_BYTES {
-                            return Err(format!("{url}: the JWKS is over {MAX_JWKS_BYTES} bytes"));
-                        }
-                    }
-                }
-                Ok(out)
-            }};
+    let tls = if url.starts_with("https://") {
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = ca_pem.ok_or("an https jwks_url needs jwks_ca_file")?;
+        for c in rustls_pki_types::pem::PemObject::pem_slice_iter(pem) {
+            let c: rustls_pki_types::CertificateDer<'static> = c.map_err(|e| e.to_string())?;
+            roots.add(c).map_err(|e| e.to_string())?;
         }
-        if u.scheme() == "https" {
-            let mut roots = rustls::RootCertStore::empty();
-            let pem = ca_pem.ok_or("an https jwks_url needs jwks_ca_file")?;
-            for c in rustls_pki_types::pem::PemObject::pem_slice_iter(pem) {
-                let c: rustls_pki_types::CertificateDer<'static> = c.map_err(|e| e.to_string())?;
-                roots.add(c).map_err(|e| e.to_string())?;
-            }
-            let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            let name =
-                rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-                    .map_err(|e| e.to_string())?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("{url}: {e}"))?;
-            exchange!(tls)
-        } else {
-            exchange!(tcp)
-        }
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Some(Arc::new(cfg))
+    } else {
+        None
     };
-    tokio::time::timeout(Duration::from_secs(10), work)
-        .await
-        .map_err(|_| format!("{url}: timed out"))?
+    let answer = crate::http_client::request(
+        hyper::Method::GET,
+        url,
+        &[],
+        String::new(),
+        tls,
+        MAX_JWKS_BYTES,
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|e| format!("{url}: {e}"))?;
+    if answer.status != hyper::StatusCode::OK {
+        return Err(format!("{url}: HTTP {}", answer.status));
+    }
+    if let Some(e) = answer.read_error {
+        return Err(format!("{url}: {e}"));
+    }
+    if answer.truncated {
+        return Err(format!("{url}: the JWKS is over {MAX_JWKS_BYTES} bytes"));
+    }
+    Ok(answer.body)
 }
