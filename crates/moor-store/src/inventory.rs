@@ -826,6 +826,19 @@ fn finding_base_sql(kind: FindingKind, p: &FindingParams, sql: &mut Sql) -> Opti
     })
 }
 
+/// The file places a scan covers: (table, path column, extra condition).
+pub(crate) const FILE_PLACES: [(&str, &str, &str); 2] = [
+    ("inventory_locations", "endpoint", " AND kind = 'file'"),
+    ("inventory_key_files", "path", ""),
+];
+
+/// The range of paths strictly below `path` (a directory): `[path/, path0)` (`0` is the
+/// character after `/`), so an index on the path answers it.
+pub(crate) fn below(path: &str) -> (String, String) {
+    let p = path.trim_end_matches('/');
+    (format!("{p}/"), format!("{p}0"))
+}
+
 /// A random mark for the places one report saw (never 0, the column's default).
 pub fn report_mark() -> Result<i64, StoreError> {
     let mut b = [0u8; 8];
@@ -1111,14 +1124,8 @@ macro_rules! inventory_backend {
             // what was recorded there (below it) takes this report's mark, unchanged
             // otherwise, so the sweep below leaves it alone.
             for s in report.sightings.iter().filter(|s| s.kind == "file" && !s.authoritative) {
-                let below = format!("{}/", s.endpoint.trim_end_matches('/'));
-                let end = format!("{}0", s.endpoint.trim_end_matches('/'));
-                for table in ["inventory_locations", "inventory_key_files"] {
-                    let (col, kind) = if table == "inventory_locations" {
-                        ("endpoint", " AND kind = 'file'")
-                    } else {
-                        ("path", "")
-                    };
+                let (below, end) = $crate::inventory::below(&s.endpoint);
+                for (table, col, kind) in $crate::inventory::FILE_PLACES {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
                         "UPDATE {table} SET seen_mark = $5 WHERE host = $1{kind} AND gone_at IS NULL \
                          AND ({col} = $2 OR ({col} >= $3 AND {col} < $4))"
@@ -1135,37 +1142,24 @@ macro_rules! inventory_backend {
             if let Some((host, roots)) = &report.file_scope {
                 for root in roots {
                     // The root itself (a file) or everything below it (a directory).
-                    let lo = format!("{}/", root.trim_end_matches('/'));
-                    let hi = format!("{}0", root.trim_end_matches('/'));
-                    let gone = sqlx::query(
-                        "UPDATE inventory_locations SET gone_at = $2 WHERE kind = 'file' AND host = $1 \
-                         AND gone_at IS NULL AND seen_mark <> $6 \
-                         AND (endpoint = $3 OR (endpoint >= $4 AND endpoint < $5))",
-                    )
-                    .bind(host)
-                    .bind(now)
-                    .bind(root)
-                    .bind(&lo)
-                    .bind(&hi)
-                    .bind(mark)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                    let gone_keys = sqlx::query(
-                        "UPDATE inventory_key_files SET gone_at = $2 WHERE host = $1 \
-                         AND gone_at IS NULL AND seen_mark <> $6 \
-                         AND (path = $3 OR (path >= $4 AND path < $5))",
-                    )
-                    .bind(host)
-                    .bind(now)
-                    .bind(root)
-                    .bind(&lo)
-                    .bind(&hi)
-                    .bind(mark)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected();
-                    ack.gone += (gone + gone_keys) as i64;
+                    let (lo, hi) = $crate::inventory::below(root);
+                    for (table, col, kind) in $crate::inventory::FILE_PLACES {
+                        let gone = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "UPDATE {table} SET gone_at = $2 WHERE host = $1{kind} \
+                             AND gone_at IS NULL AND seen_mark <> $6 \
+                             AND ({col} = $3 OR ({col} >= $4 AND {col} < $5))"
+                        )))
+                        .bind(host)
+                        .bind(now)
+                        .bind(root)
+                        .bind(&lo)
+                        .bind(&hi)
+                        .bind(mark)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                        ack.gone += gone as i64;
+                    }
                 }
             }
             Ok(ack)
